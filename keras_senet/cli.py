@@ -1,0 +1,138 @@
+"""The `keras-senet` command.
+
+    keras-senet info SEResNet50                 parameters and MACs
+    keras-senet info --all --run                every model, with a timed forward pass
+    keras-senet convert --timm-model NAME --checkpoint FILE --output OUT.keras
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_info(args):
+    import numpy as np
+
+    import keras_senet
+
+    names = list(keras_senet.MODELS) if args.all else args.models
+    if not names:
+        raise SystemExit("keras-senet info: name a model (e.g. SEResNet50) or pass --all")
+    unknown = [n for n in names if n not in keras_senet.MODELS]
+    if unknown:
+        raise SystemExit(
+            f"keras-senet info: unknown model {unknown[0]!r}; choose from {', '.join(keras_senet.MODELS)}"
+        )
+    size = args.input_size
+    header = f"{'model':<14} {'variant':<8} {'params':>13} {'GMACs':>8}"
+    if args.run:
+        header += f" {'forward ms':>11}  output"
+    print(f"input {size}x{size}x3, random weights (nothing is classified)")
+    print(header)
+    for name in names:
+        variants = ("caffe", "torch") if args.variant == "both" else (args.variant,)
+        for variant in variants:
+            model = keras_senet.MODELS[name](
+                weights=None, input_shape=(size, size, 3), variant=variant
+            )
+            info = keras_senet.model_info(model)
+            line = f"{name:<14} {variant:<8} {info.params:>13,} {info.macs / 1e9:>8.3f}"
+            if args.run:
+                x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
+                x = keras_senet.se_resnet.preprocess_input(x)
+                model(x)  # trace once
+                start = time.perf_counter()
+                y = model(x)
+                line += f" {1000 * (time.perf_counter() - start):>11.1f}  {tuple(y.shape)}"
+            print(line, flush=True)
+
+
+def cmd_convert(args):
+    import numpy as np
+
+    from keras_senet.weights.convert import convert_timm_checkpoint
+
+    model = convert_timm_checkpoint(
+        args.timm_model, args.checkpoint, output=args.output,
+        input_shape=(None, None, 3), classifier_activation=None,
+    )
+    print(f"converted {args.checkpoint} -> {args.output} ({model.name}, {model.count_params():,} weights)")
+    if args.validate:
+        try:
+            import timm
+            import torch
+        except ImportError:
+            raise SystemExit("--validate needs torch and timm: pip install 'keras-senet[convert]'")
+        from keras_senet.weights.convert import read_checkpoint
+
+        reference = timm.create_model(args.timm_model, pretrained=False, num_classes=model.output_shape[-1])
+        state = {k: torch.from_numpy(np.array(v)) for k, v in read_checkpoint(args.checkpoint).items()}
+        reference.load_state_dict(state)
+        reference.eval()
+        x = np.random.default_rng(0).normal(size=(4, args.input_size, args.input_size, 3)).astype("float32")
+        with torch.no_grad():
+            ref = reference(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        out = model.predict(x, verbose=0)
+        top5 = lambda a: np.argsort(-a, axis=1)[:, :5]  # noqa: E731
+        agree = np.mean([set(a) == set(b) for a, b in zip(top5(ref), top5(out))])
+        print(f"max abs logit difference vs timm: {np.abs(ref - out).max():.3e} "
+              f"(logit range {np.abs(ref).max():.2f}); top-5 agreement {agree:.0%}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-senet",
+        description="Squeeze-and-Excitation networks for Keras 3.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser(
+        "info",
+        help="print parameters and multiply-accumulates of models",
+        description="Print learned parameters (as PyTorch and the paper count them) and "
+        "multiply-accumulates (conv and dense layers) of models built with random weights.",
+    )
+    info.add_argument("models", nargs="*", help="constructor names, e.g. SEResNet50 SENet154")
+    info.add_argument("--all", action="store_true", help="every model in the package")
+    info.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
+    info.add_argument(
+        "--variant", choices=("caffe", "torch", "both"), default="both",
+        help="caffe: the authors' released models; torch: torchvision-style; both (default)",
+    )
+    info.add_argument("--run", action="store_true", help="also time one forward pass on a random image")
+    info.set_defaults(func=cmd_info)
+
+    convert = sub.add_parser(
+        "convert",
+        help="convert a timm checkpoint to a Keras model",
+        description="Convert a timm state dict (legacy or new key names) into a Keras model file.",
+    )
+    convert.add_argument("--timm-model", required=True, help="timm model name, e.g. legacy_seresnet50")
+    convert.add_argument("--checkpoint", required=True, help="state dict file: .safetensors, or .pth/.bin (needs torch)")
+    convert.add_argument("--output", required=True,
+                         help="output file: .keras (whole model, any input size, logits) or .weights.h5")
+    convert.add_argument("--validate", action="store_true",
+                         help="run timm on the same random input and print the logit difference (needs torch, timm)")
+    convert.add_argument("--input-size", type=int, default=224, help="input side for --validate (default 224)")
+    convert.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv=None):
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as e:
+        print(f"keras-senet {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Argument checks and ImageNet helpers shared by every model family.
+
+The checks and their error texts follow keras.applications, so that code
+written against `keras.applications.ResNet50` behaves the same here.
+`decode_predictions` reads the class index shipped in this package (the
+1000 ImageNet-1k synsets in their standard sorted order, with their first
+WordNet lemma), so it works offline.
+"""
+
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+
+CLASS_INDEX_PATH = os.path.join(os.path.dirname(__file__), "imagenet_class_index.json")
+_CLASS_INDEX = None
+
+
+def check_arguments(
+    weights, include_top, classes, pooling, classifier_activation, presets=()
+):
+    """Validate the keras.applications arguments before anything is built.
+
+    Args:
+        weights: None, "imagenet", a preset name from `presets`, or a path.
+        include_top, classes, pooling, classifier_activation: as in
+            keras.applications.
+        presets: names accepted besides "imagenet".
+
+    Raises:
+        ValueError: naming the argument and the received value.
+    """
+    if not (
+        weights is None
+        or weights == "imagenet"
+        or weights in presets
+        or (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))
+    ):
+        raise ValueError(
+            "The `weights` argument should be either `None` (random "
+            "initialization), 'imagenet' (pre-training on ImageNet), a preset "
+            f"name ({', '.join(sorted(presets)) or 'none registered yet'}), or "
+            f"the path to the weights file to be loaded. Received: weights={weights}"
+        )
+    pretrained = weights is not None and not os.path.exists(str(weights))
+    if pretrained and include_top and classes != 1000:
+        raise ValueError(
+            f"If using `weights='{weights}'` with `include_top=True`, "
+            f"`classes` should be 1000. Received: classes={classes}"
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            "`pooling` must be None, 'avg' or 'max'. "
+            f"Received: pooling={pooling!r}"
+        )
+    if pretrained and include_top and classifier_activation not in {None, "softmax"}:
+        if classifier_activation is not keras.activations.softmax:
+            raise ValueError(
+                "Only `None` and `softmax` activations are allowed for the "
+                "`classifier_activation` argument when using pretrained "
+                f"weights, with `include_top=True`; Received: "
+                f"classifier_activation={classifier_activation}"
+            )
+
+
+def obtain_input_shape(input_shape, default_size, min_size, data_format, weights):
+    """Input shape for a model, checked as keras.applications checks it.
+
+    Unlike keras.applications the top is global-pooled, so every size of at
+    least `min_size` works with `include_top=True`; `default_size` is used
+    when no shape is given.
+    """
+    pretrained = weights is not None and not os.path.exists(str(weights))
+    channels_last = data_format == "channels_last"
+    if input_shape is None:
+        return (default_size, default_size, 3) if channels_last else (3, default_size, default_size)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(
+            "`input_shape` must be a tuple of three integers. "
+            f"Received: input_shape={input_shape}"
+        )
+    channels = input_shape[-1] if channels_last else input_shape[0]
+    spatial = input_shape[:2] if channels_last else input_shape[1:]
+    if pretrained and channels != 3:
+        raise ValueError(
+            f"The input must have 3 channels; Received `input_shape={input_shape}`"
+        )
+    if channels is None or channels < 1:
+        raise ValueError(
+            "The channel dimension of `input_shape` must be a positive integer. "
+            f"Received: input_shape={input_shape}"
+        )
+    if channels not in (1, 3):
+        warnings.warn(
+            "This model usually expects 1 or 3 input channels. However, it "
+            f"was passed an input_shape with {channels} input channels.",
+            stacklevel=3,
+        )
+    if any(d is not None and d < min_size for d in spatial):
+        raise ValueError(
+            f"Input size must be at least {min_size}x{min_size}; "
+            f"Received: input_shape={input_shape}"
+        )
+    return input_shape
+
+
+def model_input(input_tensor, input_shape):
+    """The model's Input (or the user's tensor), as keras.applications does."""
+    if input_tensor is None:
+        return keras.layers.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.layers.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
+
+
+def model_inputs(input_tensor, img_input):
+    """Inputs of the functional model: the sources of a user's tensor."""
+    if input_tensor is not None:
+        return keras.utils.get_source_inputs(input_tensor)
+    return img_input
+
+
+def preprocess_input(x, data_format=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+    """RGB in [0, 255] -> scaled to [0, 1] and normalized per channel.
+
+    The normalization of every reference checkpoint in this package (timm's
+    ImageNet defaults). Accepts numpy arrays and tensors, any batch shape.
+
+    Args:
+        x: images, channels last (or first with `data_format`).
+        data_format: None (Keras' global setting), "channels_last" or
+            "channels_first".
+        mean, std: per-channel statistics in [0, 1] units.
+
+    Returns:
+        Float32 array or tensor of the same shape.
+    """
+    data_format = data_format or keras.config.image_data_format()
+    shape = (-1, 1, 1) if data_format == "channels_first" else (-1,)
+    mean = np.reshape(np.asarray(mean, "float32"), shape)
+    std = np.reshape(np.asarray(std, "float32"), shape)
+    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
+        x = np.asarray(x, "float32")
+        return (x / 255.0 - mean) / std
+    x = keras.ops.cast(x, "float32")
+    return (x / 255.0 - mean) / std
+
+
+def _class_index():
+    global _CLASS_INDEX
+    if _CLASS_INDEX is None:
+        with open(CLASS_INDEX_PATH) as f:
+            _CLASS_INDEX = json.load(f)
+    return _CLASS_INDEX
+
+
+def decode_predictions(preds, top=5):
+    """Decode ImageNet predictions, as keras.applications does, offline.
+
+    Args:
+        preds: array of shape (batch, 1000), probabilities or logits.
+        top: how many classes to return per example.
+
+    Returns:
+        A list (one per example) of lists of (wnid, name, score) tuples,
+        highest score first.
+
+    Example:
+        >>> decode_predictions(model.predict(x), top=3)[0][0]
+        ('n01440764', 'tench', 0.87)
+    """
+    preds = keras.ops.convert_to_numpy(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            "`decode_predictions` expects a batch of predictions (i.e. a 2D "
+            "array of shape (samples, 1000)). "
+            f"Received array with shape: {preds.shape}"
+        )
+    index = _class_index()
+    results = []
+    for pred in preds:
+        order = np.argsort(pred)[::-1][:top]
+        results.append([(*index[str(i)], float(pred[i])) for i in order])
+    return results

@@ -1,0 +1,329 @@
+"""SE-ResNet, SE-ResNeXt and SENet-154 (Hu et al., "Squeeze-and-Excitation
+Networks", CVPR 2018 / TPAMI 2019).
+
+Built to load the reference checkpoints with no architectural change:
+- `variant="caffe"`: the authors' released Caffe models (timm's `legacy_*`):
+  the stem max-pool rounds up (ceil mode); SE-ResNet bottlenecks stride on
+  their first 1x1 conv; basic blocks apply ReLU before SE (the legacy
+  SE-ResNet-18/34 weights were trained that way).
+- `variant="torch"`: torchvision-style ResNets (timm's `seresnet*`,
+  `seresnext*`, `senet154`): the stem max-pool pads by one; every block
+  strides on its 3x3 conv; the SE width C / r is rounded to a multiple of 8
+  (it differs from C // r only for 64-channel basic blocks: 8, not 4).
+SE-ResNeXt and SENet-154 stride on the grouped 3x3 in both variants.
+PyTorch pads strided convs symmetrically while TF's "same" pads bottom/right
+more, so strided convs get an explicit ZeroPadding2D and "valid". BatchNorm
+uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
+"""
+
+import keras
+from keras import layers
+
+from keras_senet.layers.squeeze_excite import get_se_layer
+from keras_senet.models import imagenet_utils
+from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
+from keras_senet.weights import load_weights, presets_for, resolve
+
+# One row per architecture. depths: blocks per stage (conv2..conv5).
+# groups / base_width: ResNeXt cardinality and width per group (64 = ResNet).
+# reduce_first: the first 1x1 conv is this many times narrower than the 3x3
+# (SENet-154). stem: "7x7" or "deep" (three 3x3 convs, stem_width wide,
+# then stem_out). down_kernel: kernel of strided projection shortcuts.
+# avg_down: project with avg-pool + 1x1 conv ("d" ResNets). variant: the
+# default, that of the constructor's default ImageNet weights.
+ARCHS = {
+    "se_resnet18": dict(block="basic", depths=(2, 2, 2, 2), variant="caffe"),
+    "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), variant="caffe"),
+    "se_resnet50": dict(block="bottleneck", depths=(3, 4, 6, 3), variant="torch"),
+    "se_resnet101": dict(block="bottleneck", depths=(3, 4, 23, 3), variant="caffe"),
+    "se_resnet152": dict(block="bottleneck", depths=(3, 8, 36, 3), variant="caffe"),
+    "se_resnext26": dict(block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4, variant="caffe"),
+    "se_resnext50": dict(block="bottleneck", depths=(3, 4, 6, 3), groups=32, base_width=4, variant="torch"),
+    "se_resnext101": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=4, variant="torch"),
+    "senet154": dict(
+        block="bottleneck", depths=(3, 8, 36, 3), groups=64, base_width=4, reduce_first=2,
+        stem="deep", stem_width=64, stem_out=128, down_kernel=3, dropout=0.2, variant="caffe",
+    ),
+}
+
+VARIANTS = ("caffe", "torch")
+PLACEMENTS = ("standard", "pre", "post", "identity")
+STAGES = (2, 3, 4, 5)
+
+
+def _bn_axis():
+    return -1 if keras.config.image_data_format() == "channels_last" else 1
+
+
+def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, name):
+    """Conv (no bias) + BatchNorm (+ ReLU), padded as PyTorch pads."""
+    if strides > 1 and kernel_size > 1:
+        x = layers.ZeroPadding2D((kernel_size - 1) // 2, name=name + "_pad")(x)
+        padding = "valid"
+    else:  # stride 1: TF's "same" is symmetric here, like PyTorch's padding
+        padding = "same" if kernel_size > 1 else "valid"
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, groups=groups,
+        use_bias=False, name=name + "_conv",
+    )(x)
+    x = layers.BatchNormalization(axis=_bn_axis(), epsilon=1e-5, momentum=0.9, name=name + "_bn")(x)
+    if relu:
+        x = layers.Activation("relu", name=name + "_relu")(x)
+    return x
+
+
+def apply_stem(x, stem, stem_width, stem_out, pool, *, name="conv1"):
+    """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool."""
+    if stem == "7x7":
+        x = apply_conv_bn(x, stem_out, 7, 2, name=name)
+    else:
+        x = apply_conv_bn(x, stem_width, 3, 2, name=name + "_1")
+        x = apply_conv_bn(x, stem_width, 3, 1, name=name + "_2")
+        x = apply_conv_bn(x, stem_out, 3, 1, name=name + "_3")
+    # The input is post-ReLU (>= 0), so zero padding acts like PyTorch's
+    # -inf padding. "ceil" pads bottom/right only: floor((H + 1 - 3) / 2) + 1
+    # equals PyTorch's ceil-mode ceil((H - 3) / 2) + 1 for every H.
+    padding = ((0, 1), (0, 1)) if pool == "ceil" else 1
+    x = layers.ZeroPadding2D(padding, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def apply_shortcut(x, filters, stride, down_kernel, avg_down, *, name):
+    """Identity, or a projection when the shape changes."""
+    if stride == 1 and x.shape[_bn_axis()] == filters:
+        return x
+    if avg_down:
+        if stride > 1:
+            # TF's "same" average excludes the padding, like PyTorch's
+            # ceil_mode=True, count_include_pad=False.
+            x = layers.AveragePooling2D(2, stride, padding="same", name=name + "_0_pool")(x)
+        return apply_conv_bn(x, filters, 1, relu=False, name=name + "_0")
+    kernel = down_kernel if stride > 1 else 1
+    return apply_conv_bn(x, filters, kernel, stride, relu=False, name=name + "_0")
+
+
+def apply_basic_block(x, filters, stride, *, se, se_placement, variant, down_kernel, avg_down, name, **_):
+    """Two 3x3 convs with SE; output width `filters`."""
+    shortcut = apply_shortcut(x, filters, stride, down_kernel, avg_down, name=name)
+    if se and se_placement == "pre":
+        x = se(name + "_se")(x)
+    y = apply_conv_bn(x, filters, 3, stride, name=name + "_1")
+    y = apply_conv_bn(y, filters, 3, relu=variant == "caffe", name=name + "_2")
+    return _merge(y, shortcut, se, se_placement, name)
+
+
+def apply_bottleneck_block(
+    x, filters, stride, *, groups, base_width, reduce_first, se, se_placement,
+    variant, down_kernel, avg_down, name,
+):
+    """1x1 -> 3x3 (grouped) -> 1x1 with SE; output width 4 * `filters`."""
+    width = int(filters * base_width / 64) * groups
+    shortcut = apply_shortcut(x, filters * 4, stride, down_kernel, avg_down, name=name)
+    if se and se_placement == "pre":
+        x = se(name + "_se")(x)
+    stride_in_1x1 = variant == "caffe" and groups == 1
+    y = apply_conv_bn(x, width // reduce_first, 1, stride if stride_in_1x1 else 1, name=name + "_1")
+    y = apply_conv_bn(y, width, 3, 1 if stride_in_1x1 else stride, groups, name=name + "_2")
+    y = apply_conv_bn(y, filters * 4, 1, relu=False, name=name + "_3")
+    return _merge(y, shortcut, se, se_placement, name)
+
+
+def _merge(y, shortcut, se, se_placement, name):
+    """Residual addition with SE placed as in the paper's Fig. 5."""
+    if se and se_placement == "standard":
+        y = se(name + "_se")(y)
+    elif se and se_placement == "identity":
+        shortcut = se(name + "_se")(shortcut)
+    x = layers.Add(name=name + "_add")([shortcut, y])
+    x = layers.Activation("relu", name=name + "_out")(x)
+    if se and se_placement == "post":
+        x = se(name + "_se")(x)
+    return x
+
+
+def SEResNet(
+    *,
+    depths,
+    block="bottleneck",
+    groups=1,
+    base_width=64,
+    reduce_first=1,
+    stem="7x7",
+    stem_width=64,
+    stem_out=64,
+    down_kernel=1,
+    avg_down=False,
+    dropout=0.0,
+    variant="torch",
+    se_ratio=16,
+    se_stages=STAGES,
+    se_placement="standard",
+    se_layer="se",
+    se_options=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet",
+    arch=None,
+):
+    """Generic SE-ResNet builder; the named constructors call it with a row
+    of `ARCHS`. Arguments are documented on the constructors."""
+    imagenet_utils.check_arguments(
+        weights, include_top, classes, pooling, classifier_activation, presets_for(arch)
+    )
+    if variant not in VARIANTS:
+        raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
+    if se_placement not in PLACEMENTS:
+        raise ValueError(
+            f"`se_placement` must be one of {PLACEMENTS}. Received: se_placement={se_placement!r}"
+        )
+    if not set(se_stages) <= set(STAGES):
+        raise ValueError(
+            f"`se_stages` must be a subset of {STAGES} (conv2..conv5). Received: se_stages={se_stages!r}"
+        )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout!r}")
+    data_format = keras.config.image_data_format()
+    se_factory = None
+    if se_layer is not None:
+        options = dict(se_options or {})
+        if se_layer in ("se", "scse"):
+            options.setdefault("ratio", se_ratio)
+            if variant == "torch":  # timm's SE rounds C / r to a multiple of 8
+                options.setdefault("divisor", 8)
+        se_factory = get_se_layer(se_layer, data_format=data_format, **options)
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
+    )
+    resolve(weights, arch)
+    img_input = imagenet_utils.model_input(input_tensor, input_shape)
+
+    x = apply_stem(img_input, stem, stem_width, stem_out, "ceil" if variant == "caffe" else "pad")
+    apply_block = apply_basic_block if block == "basic" else apply_bottleneck_block
+    for stage, (depth, filters) in enumerate(zip(depths, (64, 128, 256, 512)), start=2):
+        for i in range(depth):
+            x = apply_block(
+                x, filters, 2 if (i == 0 and stage > 2) else 1,
+                groups=groups, base_width=base_width, reduce_first=reduce_first,
+                se=se_factory if stage in se_stages else None, se_placement=se_placement,
+                variant=variant, down_kernel=down_kernel, avg_down=avg_down,
+                name=f"conv{stage}_block{i + 1}",
+            )
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="top_dropout")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    model = keras.Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
+    if weights is not None:
+        load_weights(model, weights, arch=arch)
+    return model
+
+
+BASE_DOCSTRING = """Instantiates the {title} architecture.
+
+Reference: Hu et al., "Squeeze-and-Excitation Networks" (CVPR 2018 /
+TPAMI 2019). {note}
+
+The constructor follows `keras.applications`: call
+`keras_senet.se_resnet.preprocess_input` on RGB images in [0, 255] first.
+
+Args:
+    include_top: whether to include the classifier on top.
+    weights: None (random initialization), "imagenet" (the default ImageNet
+        preset), a preset name, or the path to a weights file.
+    input_tensor: optional Keras tensor to use as the image input.
+    input_shape: optional shape tuple, e.g. (224, 224, 3); each side at
+        least 32. Defaults to (224, 224, 3).
+    pooling: with `include_top=False`: None (4D feature map), "avg" or
+        "max" (global pooling to a 2D tensor).
+    classes: number of classes with `include_top=True` (1000 with ImageNet
+        weights).
+    classifier_activation: activation of the top layer; None returns logits.
+    name: the model's name.
+    variant: "caffe" (the authors' released models) or "torch"
+        (torchvision-style, stride on the 3x3); defaults to "{variant}", that
+        of the default ImageNet weights. See the module docstring.
+    se_ratio: SE reduction ratio (paper: 16).
+    se_stages: which stages (2..5, i.e. conv2..conv5) carry SE; () for none.
+    se_placement: "standard" (on the residual branch before the addition),
+        "pre", "post" or "identity" (the paper's Fig. 5 integrations).
+    se_layer: "se" (channel SE), "sse", "scse", a callable `f(name)` -> layer,
+        or None for no SE.
+    se_options: dict of further SE layer options (e.g. `{{"gate":
+        "hard_sigmoid", "squeeze": "max", "divisor": 8}}`).
+    dropout_rate: dropout before the classifier (default {dropout}).
+
+Returns:
+    A `keras.Model`.
+
+Example:
+    >>> model = keras_senet.{fn}(weights=None)
+    >>> model.predict(preprocess_input(images))
+"""
+
+
+def _constructor(fn_name, arch, title, note=""):
+    row = ARCHS[arch]
+
+    def constructor(
+        include_top=True,
+        weights="imagenet",
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=arch,
+        *,
+        variant=None,
+        se_ratio=16,
+        se_stages=STAGES,
+        se_placement="standard",
+        se_layer="se",
+        se_options=None,
+        dropout_rate=None,
+    ):
+        config = dict(row)
+        if variant is not None:
+            config["variant"] = variant
+        if dropout_rate is not None:
+            config["dropout"] = dropout_rate
+        return SEResNet(
+            **config, arch=arch, se_ratio=se_ratio, se_stages=se_stages,
+            se_placement=se_placement, se_layer=se_layer, se_options=se_options,
+            include_top=include_top, weights=weights, input_tensor=input_tensor,
+            input_shape=input_shape, pooling=pooling, classes=classes,
+            classifier_activation=classifier_activation, name=name,
+        )
+
+    constructor.__name__ = constructor.__qualname__ = fn_name
+    constructor.__doc__ = BASE_DOCSTRING.format(
+        title=title, note=note, variant=row["variant"], dropout=row.get("dropout", 0.0), fn=fn_name
+    )
+    return constructor
+
+
+SEResNet18 = _constructor("SEResNet18", "se_resnet18", "SE-ResNet-18")
+SEResNet34 = _constructor("SEResNet34", "se_resnet34", "SE-ResNet-34")
+SEResNet50 = _constructor("SEResNet50", "se_resnet50", "SE-ResNet-50")
+SEResNet101 = _constructor("SEResNet101", "se_resnet101", "SE-ResNet-101")
+SEResNet152 = _constructor("SEResNet152", "se_resnet152", "SE-ResNet-152")
+SEResNeXt26 = _constructor("SEResNeXt26", "se_resnext26", "SE-ResNeXt-26 (32x4d)")
+SEResNeXt50 = _constructor("SEResNeXt50", "se_resnext50", "SE-ResNeXt-50 (32x4d)")
+SEResNeXt101 = _constructor("SEResNeXt101", "se_resnext101", "SE-ResNeXt-101 (32x4d)")
+SENet154 = _constructor(
+    "SENet154", "senet154", "SENet-154",
+    "SE-ResNeXt-152 (64x4d) with a three-conv stem, 3x3 projection shortcuts "
+    "and a first 1x1 conv half as wide as the 3x3; the ILSVRC 2017 winner.",
+)

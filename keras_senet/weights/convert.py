@@ -1,0 +1,246 @@
+"""Convert reference checkpoints (timm state dicts) into Keras weights.
+
+Two key layouts are understood, both from timm (github.com/huggingface/
+pytorch-image-models):
+- legacy (`timm/models/senet.py`, the authors' models as ported from Caffe):
+  `layer0.conv1`, `layer1.0.conv1`, `layer1.0.se_module.fc1`, `last_linear`.
+- new (`timm/models/resnet.py`): `conv1`, `bn1`, `layer1.0.conv1`,
+  `layer1.0.se.fc1`, `layer1.0.downsample.0`, `fc`.
+
+Ports: conv kernels (out, in/groups, kh, kw) -> (kh, kw, in/groups, out);
+fully-connected and SE 1x1 weights (out, in[, 1, 1]) -> (in, out); BatchNorm
+weight, bias, running_mean, running_var -> gamma, beta, moving mean/variance.
+"""
+
+import os
+import re
+
+import keras
+import numpy as np
+
+from keras_senet.layers.squeeze_excite import SqueezeExcite
+
+_BLOCK = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)")
+_STEM = re.compile(r"conv1(?:_(\d))?_(conv|bn)")
+_SE = re.compile(r"conv(\d)_block(\d+)_se")
+
+
+def port_conv(w):
+    return np.transpose(w, (2, 3, 1, 0))
+
+
+def port_dense(w):
+    return np.transpose(w.reshape(w.shape[0], w.shape[1]))
+
+
+def _stem_prefix(index, kind, legacy):
+    if legacy:  # layer0.conv1 / bn1 ... conv3 / bn3
+        return f"layer0.{kind}{index or 1}"
+    if index is None:
+        return "conv1" if kind == "conv" else "bn1"
+    # deep stem: Sequential(conv, bn, act, conv, bn, act, conv), then bn1
+    if index == 3 and kind == "bn":
+        return "bn1"
+    return f"conv1.{3 * (index - 1) + (0 if kind == 'conv' else 1)}"
+
+
+def torch_prefix(layer_name, legacy, avg_down=False):
+    """The reference module path of the Keras layer `layer_name`, or None."""
+    if layer_name == "predictions":
+        return "last_linear" if legacy else "fc"
+    m = _STEM.fullmatch(layer_name)
+    if m:
+        return _stem_prefix(int(m[1]) if m[1] else None, m[2], legacy)
+    m = _BLOCK.fullmatch(layer_name)
+    if m:
+        stage, block, conv, kind = int(m[1]), int(m[2]), int(m[3]), m[4]
+        prefix = f"layer{stage - 1}.{block - 1}"
+        if conv == 0:  # projection shortcut: Sequential([pool,] conv, bn)
+            offset = 1 if avg_down else 0
+            return f"{prefix}.downsample.{offset + (0 if kind == 'conv' else 1)}"
+        return f"{prefix}.{kind}{conv}"
+    m = _SE.fullmatch(layer_name)
+    if m:
+        return f"layer{int(m[1]) - 1}.{int(m[2]) - 1}." + ("se_module" if legacy else "se")
+    return None
+
+
+def _layer_arrays(layer, prefix, tensors):
+    """(torch key, Keras array) pairs for `layer`, in get_weights() order."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        names = ("weight", "bias", "running_mean", "running_var")
+        return [(f"{prefix}.{n}", tensors.get(f"{prefix}.{n}")) for n in names]
+    if isinstance(layer, keras.layers.Conv2D):
+        key = f"{prefix}.weight"
+        return [(key, _maybe(port_conv, tensors.get(key)))]
+    if isinstance(layer, keras.layers.Dense):
+        return [
+            (f"{prefix}.weight", _maybe(port_dense, tensors.get(f"{prefix}.weight"))),
+            (f"{prefix}.bias", tensors.get(f"{prefix}.bias")),
+        ]
+    if isinstance(layer, SqueezeExcite):
+        pairs = []
+        for fc in ("fc1", "fc2"):
+            pairs.append((f"{prefix}.{fc}.weight", _maybe(port_dense, tensors.get(f"{prefix}.{fc}.weight"))))
+            if layer.use_bias:
+                pairs.append((f"{prefix}.{fc}.bias", tensors.get(f"{prefix}.{fc}.bias")))
+        return pairs
+    raise ValueError(f"No conversion rule for layer {layer.name!r} ({type(layer).__name__}).")
+
+
+def _reference_shape(key, keras_shape):
+    """A Keras weight shape in the reference's layout, for messages."""
+    if len(keras_shape) == 4:
+        return tuple(keras_shape[i] for i in (3, 2, 0, 1))
+    if len(keras_shape) == 2:
+        return tuple(reversed(keras_shape)) + ((1, 1) if ".fc" in key else ())
+    return tuple(keras_shape)
+
+
+def _maybe(fn, x):
+    return None if x is None else fn(x)
+
+
+def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
+    """Copy a timm state dict (name -> numpy array) into `model`.
+
+    Args:
+        model: a model from this package's SE-ResNet family.
+        tensors: mapping of reference key -> numpy array.
+        source: file name used in error messages.
+        skip_top: ignore the classifier (default: when the model has none).
+
+    Raises:
+        ValueError: naming `source` and listing missing, unexpected and
+            mis-shaped tensors; the model is left unchanged.
+    """
+    tensors = {k: np.asarray(v) for k, v in tensors.items()}
+    legacy = any(k.startswith("layer0.") for k in tensors)
+    avg_down = any(re.search(r"downsample\.2\.", k) for k in tensors)
+    has_top = any(layer.name == "predictions" for layer in model.layers)
+    skip_top = not has_top if skip_top is None else skip_top
+    updates, used, missing, misshaped = [], set(), [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        prefix = torch_prefix(layer.name, legacy, avg_down)
+        if prefix is None:
+            raise ValueError(f"No reference key for layer {layer.name!r} of model {model.name!r}.")
+        pairs = _layer_arrays(layer, prefix, tensors)
+        arrays = []
+        for (key, array), current in zip(pairs, layer.get_weights()):
+            if array is None:
+                missing.append(key)
+            elif array.shape != current.shape:
+                misshaped.append(
+                    f"{key}: {tuple(tensors[key].shape)} in the file, "
+                    f"{_reference_shape(key, current.shape)} expected"
+                )
+            else:
+                arrays.append(array.astype(current.dtype))
+            used.add(key)
+        updates.append((layer, arrays))
+    ignored = ("num_batches_tracked",)
+    top_keys = ("last_linear.", "fc.")
+    unexpected = sorted(
+        k for k in tensors
+        if k not in used and not k.endswith(ignored) and not (skip_top and k.startswith(top_keys))
+    )
+    if missing or unexpected or misshaped:
+        raise ValueError(_mismatch_message(source, model.name, missing, unexpected, misshaped))
+    for layer, arrays in updates:
+        layer.set_weights(arrays)
+    return model
+
+
+def _mismatch_message(source, model_name, missing, unexpected, misshaped):
+    lines = [f"{source} does not match model {model_name!r}:"]
+    for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        if items:
+            shown = ", ".join(items[:10]) + (f", ... ({len(items)} in all)" if len(items) > 10 else "")
+            lines.append(f"  {title} tensors: {shown}")
+    return "\n".join(lines)
+
+
+def read_checkpoint(path):
+    """Read a reference checkpoint into a dict of numpy arrays.
+
+    `.safetensors` is read without torch. `.pth` / `.pt` / `.bin` (pickle)
+    need torch and are read with `weights_only=True`, which refuses code.
+    """
+    path = os.fspath(path)
+    if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"{path} is not a readable safetensors file: {e}") from None
+    if path.endswith((".pth", ".pt", ".bin")):
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(
+                f"{path} is a PyTorch pickle checkpoint; reading it needs torch "
+                "(pip install 'keras-senet[convert]'), or convert it to .safetensors."
+            ) from None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many types for bad files
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {e}") from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in state.items()}
+    raise ValueError(
+        f"{path}: unknown checkpoint format; expected .safetensors, .pth, .pt or .bin."
+    )
+
+
+def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs):
+    """Build this package's model for `timm_model` and load `checkpoint`.
+
+    Args:
+        timm_model: a timm model name (see `presets.TIMM_ARCHS`).
+        checkpoint: path to its state dict (.safetensors, or .pth/.bin).
+        output: optional path; the model is saved there (.keras or
+            .weights.h5). Written to a temporary name first, then renamed.
+        **model_kwargs: passed to the constructor (e.g. input_shape).
+
+    Returns:
+        The Keras model.
+    """
+    import keras_senet
+    from keras_senet.weights.presets import TIMM_ARCHS
+
+    if timm_model not in TIMM_ARCHS:
+        raise ValueError(
+            f"`timm_model` must be one of {sorted(TIMM_ARCHS)}. Received: timm_model={timm_model!r}"
+        )
+    constructor, variant = TIMM_ARCHS[timm_model]
+    tensors = read_checkpoint(checkpoint)
+    head = tensors.get("last_linear.weight", tensors.get("fc.weight"))
+    classes = int(head.shape[0]) if head is not None else 1000
+    model_kwargs.setdefault("include_top", head is not None)
+    model = keras_senet.MODELS[constructor](
+        weights=None, variant=variant, classes=classes, **model_kwargs
+    )
+    load_timm_state_dict(model, tensors, source=os.fspath(checkpoint))
+    if output is not None:
+        save_atomically(model, output)
+    return model
+
+
+def save_atomically(model, path):
+    """Save to `path` through a temporary file, so a failure leaves nothing."""
+    path = os.fspath(path)
+    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
+    tmp = f"{path}.partial{os.getpid()}{suffix}"
+    try:
+        if suffix == ".weights.h5":
+            model.save_weights(tmp)
+        else:
+            model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-senet",
+    version="0.1.0",
+    description="Squeeze-and-Excitation networks (SE-ResNet, SE-ResNeXt, SENet-154) for Keras 3",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_senet", "keras_senet.*"]),
+    package_data={"keras_senet.models": ["imagenet_class_index.json"]},
+    install_requires=["keras>=3.6", "tensorflow>=2.16", "numpy", "safetensors>=0.4"],
+    extras_require={
+        # PyTorch and timm for reading .pth checkpoints and parity checks.
+        "convert": ["torch", "timm"],
+        "data": ["tensorflow-datasets"],
+        "export": ["tf2onnx", "onnxruntime"],
+        "test": ["pytest", "torch", "timm"],
+    },
+    entry_points={"console_scripts": ["keras-senet=keras_senet.cli:main"]},
+)

@@ -1,0 +1,33 @@
+"""Common checks run for every model and layer."""
+
+import json
+
+import keras
+import numpy as np
+
+
+def _plain(config):
+    """Config with tuples as lists (Keras reloads build shapes as lists)."""
+    return json.loads(json.dumps(config))
+
+
+def assert_keras_round_trip(model, x, tmp_path):
+    """Save as .keras, load, and get identical outputs and configs."""
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
+    assert _plain(loaded.get_config()) == _plain(model.get_config())
+    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    return loaded
+
+
+def assert_predicts(model, x):
+    """Predict on arrays and on a tf.data pipeline; same results both ways."""
+    import tensorflow as tf
+
+    by_array = model.predict(x, batch_size=len(x), verbose=0)
+    by_dataset = model.predict(tf.data.Dataset.from_tensor_slices(x).batch(len(x)), verbose=0)
+    assert np.all(np.isfinite(by_array))
+    np.testing.assert_allclose(by_array, by_dataset, atol=1e-6)
+    return by_array

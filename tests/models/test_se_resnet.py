@@ -1,0 +1,157 @@
+import keras
+import numpy as np
+import pytest
+from harness import assert_keras_round_trip, assert_predicts
+
+import keras_senet
+from keras_senet import SEResNet50, model_info
+
+# Learned parameters of the reference implementation for the same
+# configuration: sum(p.numel() for p in timm.create_model(name).parameters())
+# with timm 1.0.31 (timm name in the comment). BN statistics are not counted.
+REFERENCE_PARAMS = {
+    ("SEResNet18", "caffe"): 11_778_592,  # legacy_seresnet18
+    ("SEResNet18", "torch"): 11_779_624,  # seresnet18 (SE width 8, not 4, at 64 channels)
+    ("SEResNet34", "caffe"): 21_958_868,  # legacy_seresnet34
+    ("SEResNet34", "torch"): 21_960_416,  # seresnet34
+    ("SEResNet50", "caffe"): 28_088_024,  # legacy_seresnet50
+    ("SEResNet50", "torch"): 28_088_024,  # seresnet50
+    ("SEResNet101", "caffe"): 49_326_872,  # legacy_seresnet101
+    ("SEResNet101", "torch"): 49_326_872,  # seresnet101
+    ("SEResNet152", "caffe"): 66_821_848,  # legacy_seresnet152
+    ("SEResNet152", "torch"): 66_821_848,  # seresnet152
+    ("SEResNeXt26", "caffe"): 16_790_280,  # legacy_seresnext26_32x4d
+    ("SEResNeXt50", "caffe"): 27_559_896,  # legacy_seresnext50_32x4d
+    ("SEResNeXt50", "torch"): 27_559_896,  # seresnext50_32x4d
+    ("SEResNeXt101", "caffe"): 48_955_416,  # legacy_seresnext101_32x4d
+    ("SEResNeXt101", "torch"): 48_955_416,  # seresnext101_32x4d
+    ("SENet154", "caffe"): 115_088_984,  # legacy_senet154
+    ("SENet154", "torch"): 115_088_984,  # senet154
+}
+
+
+@pytest.mark.parametrize("name, variant", list(REFERENCE_PARAMS), ids=lambda v: str(v))
+def test_parameter_count_equals_reference(name, variant):
+    model = keras_senet.MODELS[name](weights=None, variant=variant)
+    assert model_info(model).params == REFERENCE_PARAMS[name, variant]
+
+
+# Paper, Table 2 (GFLOPs = multiply-accumulates at 224, Caffe-style stride).
+@pytest.mark.parametrize(
+    "name, paper, tolerance",
+    [
+        ("SEResNet50", 3.87, 0.01),
+        ("SEResNet101", 7.60, 0.015),
+        ("SEResNet152", 11.32, 0.015),
+        ("SEResNeXt50", 4.25, 0.015),
+        ("SEResNeXt101", 8.00, 0.015),
+    ],
+)
+def test_macs_match_paper(name, paper, tolerance):
+    macs = model_info(keras_senet.MODELS[name](weights=None, variant="caffe")).macs / 1e9
+    assert abs(macs - paper) / paper <= tolerance, macs
+
+
+def test_se_costs_almost_nothing():
+    with_se = model_info(SEResNet50(weights=None, variant="caffe")).macs
+    without = model_info(SEResNet50(weights=None, variant="caffe", se_stages=())).macs
+    assert abs(without / 1e9 - 3.86) / 3.86 <= 0.01  # paper: ResNet-50 3.86 GFLOPs
+    assert 0 < with_se - without < 0.003 * without  # paper: +0.26%
+    # stride on the 3x3 (torchvision) costs more: 4.09 G as measured on timm's resnet50
+    torch_style = model_info(SEResNet50(weights=None, variant="torch", se_stages=())).macs / 1e9
+    assert abs(torch_style - 4.089) < 0.002
+
+
+# TPAMI version, Tables 5 and 7 (SE-ResNet-50, reduced width C // r).
+@pytest.mark.parametrize(
+    "kwargs, params",
+    [
+        (dict(se_ratio=2), 45_699_240),   # paper 45.7M
+        (dict(se_ratio=4), 35_635_688),   # 35.7M
+        (dict(se_ratio=8), 30_603_912),   # 30.7M
+        (dict(se_ratio=16), 28_088_024),  # 28.1M
+        (dict(se_ratio=32), 26_830_080),  # 26.9M
+        (dict(se_stages=(2,)), 25_582_424),  # 25.6M
+        (dict(se_stages=(3,)), 25_690_280),  # 25.7M
+        (dict(se_stages=(4,)), 26_349_992),  # 26.4M
+        (dict(se_stages=()), 25_557_032),    # ResNet-50
+        (dict(se_layer=None), 25_557_032),
+    ],
+)
+def test_paper_ablation_counts(kwargs, params):
+    assert model_info(SEResNet50(weights=None, variant="caffe", **kwargs)).params == params
+
+
+def test_placements_differ_and_count_as_expected():
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    outputs, counts = {}, {}
+    for placement in ("standard", "pre", "post", "identity"):
+        keras.utils.set_random_seed(0)
+        model = keras_senet.SEResNet18(
+            weights=None, input_shape=(64, 64, 3), se_placement=placement, classifier_activation=None
+        )
+        outputs[placement] = np.asarray(model(x))
+        counts[placement] = model_info(model).params
+    # SE-PRE sits on each block's input: in the first block of a stage that is
+    # the previous stage's width (64, 64, 128, 256), so fewer parameters.
+    assert counts["standard"] == counts["post"] == counts["identity"]
+    assert counts["pre"] < counts["standard"]
+    for a in outputs:
+        for b in outputs:
+            if a < b:
+                assert not np.allclose(outputs[a], outputs[b]), (a, b)
+
+
+def test_layer_names_are_stable():
+    """Weights files depend on these names; change them only with a converter update."""
+    names = {layer.name for layer in SEResNet50(weights=None, variant="caffe").layers}
+    for expected in [
+        "conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad", "pool1_pool",
+        "conv2_block1_0_conv", "conv2_block1_0_bn", "conv2_block1_1_conv", "conv2_block1_2_conv",
+        "conv2_block1_3_bn", "conv2_block1_se", "conv2_block1_add", "conv2_block1_out",
+        "conv5_block3_se", "avg_pool", "predictions",
+    ]:
+        assert expected in names
+    deep = {layer.name for layer in keras_senet.SENet154(weights=None).layers}
+    assert {"conv1_1_conv", "conv1_2_conv", "conv1_3_bn", "top_dropout", "conv3_block1_0_pad"} <= deep
+
+
+def test_grouped_convs_use_standard_layout():
+    model = keras_senet.SEResNeXt50(weights=None)
+    conv = model.get_layer("conv2_block1_2_conv")
+    assert conv.groups == 32 and tuple(conv.kernel.shape) == (3, 3, 4, 128)
+    stem = keras_senet.SENet154(weights=None).get_layer("conv3_block1_2_conv")
+    assert stem.groups == 64 and tuple(stem.kernel.shape) == (3, 3, 4, 512)  # 256 in / 64 groups
+
+
+def test_caffe_variant_strides_1x1_and_rounds_pool_up():
+    caffe = SEResNet50(weights=None, variant="caffe", include_top=False, input_shape=(97, 97, 3))
+    torch_style = SEResNet50(weights=None, variant="torch", include_top=False, input_shape=(97, 97, 3))
+    assert caffe.get_layer("conv3_block1_1_conv").strides == (2, 2)
+    assert caffe.get_layer("conv3_block1_2_conv").strides == (1, 1)
+    assert torch_style.get_layer("conv3_block1_1_conv").strides == (1, 1)
+    assert torch_style.get_layer("conv3_block1_2_conv").strides == (2, 2)
+    # 97 -> 49 after the stem conv; ceil-mode pool: 24; padded pool: 25
+    assert caffe.get_layer("pool1_pool").output.shape[1] == 24
+    assert torch_style.get_layer("pool1_pool").output.shape[1] == 25
+
+
+def test_other_se_layers_plug_in():
+    sse = keras_senet.SEResNet18(weights=None, se_layer="sse", input_shape=(64, 64, 3))
+    scse = keras_senet.SEResNet18(weights=None, se_layer="scse", input_shape=(64, 64, 3))
+    assert isinstance(sse.get_layer("conv2_block1_se"), keras_senet.SpatialSqueezeExcite)
+    assert isinstance(scse.get_layer("conv2_block1_se"), keras_senet.ChannelSpatialSqueezeExcite)
+    gated = SEResNet50(weights=None, se_options=dict(gate="hard_sigmoid", squeeze="max"))
+    layer = gated.get_layer("conv4_block2_se")
+    assert (layer.gate, layer.squeeze, layer.divisor) == ("hard_sigmoid", "max", 8)
+
+
+@pytest.mark.parametrize("name", list(keras_senet.MODELS))
+def test_common_checks(name, tmp_path):
+    model = keras_senet.MODELS[name](weights=None, input_shape=(64, 64, 3))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    x = keras_senet.se_resnet.preprocess_input(x)
+    probs = assert_predicts(model, x)
+    assert probs.shape == (2, 1000)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert_keras_round_trip(model, x, tmp_path)

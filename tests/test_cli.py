@@ -1,0 +1,57 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from timm_reference import random_timm_model, state_dict_arrays
+
+from keras_senet.cli import build_parser, main
+
+
+def test_help_explains_every_flag():
+    for command in ("info", "convert"):
+        parser = build_parser()._subparsers._group_actions[0].choices[command]
+        for action in parser._actions:
+            if action.dest != "help":
+                assert action.help, f"{command} {action.dest} has no help"
+
+
+def test_info_prints_reference_numbers(capsys):
+    assert main(["info", "SEResNet50", "--variant", "caffe"]) == 0
+    out = capsys.readouterr().out
+    assert "28,088,024" in out and "3.860" in out
+
+
+def test_info_run(capsys):
+    assert main(["info", "SEResNet18", "--variant", "torch", "--input-size", "64", "--run"]) == 0
+    assert "(1, 1000)" in capsys.readouterr().out
+
+
+def test_info_unknown_model():
+    with pytest.raises(SystemExit, match="unknown model 'SEResNet51'"):
+        main(["info", "SEResNet51"])
+
+
+def test_convert_and_validate(tmp_path):
+    path = tmp_path / "legacy_seresnet18.safetensors"
+    save_file(state_dict_arrays(random_timm_model("legacy_seresnet18")), str(path))
+    out = tmp_path / "model.keras"
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_senet.cli", "convert", "--timm-model", "legacy_seresnet18",
+         "--checkpoint", str(path), "--output", str(out), "--validate", "--input-size", "97"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+    diff = float(result.stdout.split("max abs logit difference vs timm: ")[1].split()[0])
+    assert diff <= 1e-4
+    assert "top-5 agreement 100%" in result.stdout
+
+
+def test_convert_bad_checkpoint_exits_with_message(tmp_path, capsys):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"not a checkpoint")
+    assert main(["convert", "--timm-model", "seresnet50", "--checkpoint", str(path), "--output", str(tmp_path / "x.keras")]) == 2
+    assert "broken.safetensors is not a readable safetensors file" in capsys.readouterr().err
+    assert not (tmp_path / "x.keras").exists()

@@ -1,0 +1,61 @@
+"""Reference models for parity tests: timm on PyTorch CPU, random weights
+and random BatchNorm statistics (identity BN would hide bugs)."""
+
+import numpy as np
+
+# Keras constructor name, variant -> timm model name
+TIMM_NAMES = {
+    ("SEResNet18", "caffe"): "legacy_seresnet18",
+    ("SEResNet34", "caffe"): "legacy_seresnet34",
+    ("SEResNet50", "caffe"): "legacy_seresnet50",
+    ("SEResNet101", "caffe"): "legacy_seresnet101",
+    ("SEResNet152", "caffe"): "legacy_seresnet152",
+    ("SEResNeXt26", "caffe"): "legacy_seresnext26_32x4d",
+    ("SEResNeXt50", "caffe"): "legacy_seresnext50_32x4d",
+    ("SEResNeXt101", "caffe"): "legacy_seresnext101_32x4d",
+    ("SENet154", "caffe"): "legacy_senet154",
+    ("SEResNet18", "torch"): "seresnet18",
+    ("SEResNet34", "torch"): "seresnet34",
+    ("SEResNet50", "torch"): "seresnet50",
+    ("SEResNet101", "torch"): "seresnet101",
+    ("SEResNet152", "torch"): "seresnet152",
+    ("SEResNeXt50", "torch"): "seresnext50_32x4d",
+    ("SEResNeXt101", "torch"): "seresnext101_32x4d",
+    ("SENet154", "torch"): "senet154",
+}
+
+
+def random_timm_model(name, seed=0, **kwargs):
+    """A timm model in eval mode with random weights and BN statistics.
+
+    BN scales in [0.2, 0.6] keep a 150-layer net's activations bounded (with
+    scales around 1 they grow to ~1e6 and float32 itself drifts: PyTorch
+    float32 vs float64 then differ by 1e6); the classifier is scaled up so
+    logits span several units and 1e-4 stays a tight tolerance.
+    """
+    import timm
+    import torch
+
+    torch.manual_seed(seed)
+    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.2, 0.6)
+                module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+        model.get_classifier().weight.mul_(20.0)
+    return model
+
+
+def timm_logits(model, images_nhwc):
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
+        return model(x).numpy()
+
+
+def state_dict_arrays(model):
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}

@@ -1,0 +1,94 @@
+"""Parity with the reference implementation (timm, PyTorch CPU) through our
+converter: random weights, random BatchNorm statistics, fixed input."""
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from timm_reference import random_timm_model, state_dict_arrays, timm_logits
+
+import keras_senet
+from keras_senet.weights.convert import convert_timm_checkpoint, load_timm_state_dict, read_checkpoint
+from keras_senet.weights.presets import TIMM_ARCHS
+
+TOLERANCE = 1e-4  # max abs logit difference, fp32
+
+
+def save_reference(model, path):
+    """The reference file format: a flat safetensors state dict, timm's key names."""
+    save_file({k: np.ascontiguousarray(v) for k, v in state_dict_arrays(model).items()}, str(path))
+    return path
+
+
+def check_parity(timm_name, size, tmp_path):
+    reference = random_timm_model(timm_name)
+    path = save_reference(reference, tmp_path / f"{timm_name}.safetensors")
+    model = convert_timm_checkpoint(
+        timm_name, path, input_shape=(size, size, 3), classifier_activation=None
+    )
+    x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
+    expected = timm_logits(reference, x)
+    actual = model.predict(x, verbose=0)
+    assert np.abs(expected).max() > 1.0, "logits too small for a meaningful tolerance"
+    assert np.abs(actual - expected).max() <= TOLERANCE
+
+
+# An odd size exercises padding and ceil-mode pooling at every stride.
+@pytest.mark.parametrize("timm_name", list(TIMM_ARCHS))
+def test_parity_odd_size(timm_name, tmp_path):
+    check_parity(timm_name, 97, tmp_path)
+
+
+@pytest.mark.parametrize("timm_name", ["legacy_seresnet50", "seresnet50"])
+def test_parity_224(timm_name, tmp_path):
+    check_parity(timm_name, 224, tmp_path)
+
+
+def test_no_top_ignores_classifier(tmp_path):
+    reference = random_timm_model("legacy_seresnet18")
+    path = save_reference(reference, tmp_path / "r18.safetensors")
+    model = convert_timm_checkpoint("legacy_seresnet18", path, include_top=False, input_shape=(64, 64, 3))
+    assert model.output_shape == (None, 2, 2, 512)
+
+
+def test_wrong_architecture_is_named(tmp_path):
+    path = save_reference(random_timm_model("seresnet18"), tmp_path / "r18.safetensors")
+    with pytest.raises(ValueError) as error:
+        convert_timm_checkpoint("seresnet34", path)
+    message = str(error.value)
+    assert "r18.safetensors does not match model 'se_resnet34'" in message
+    assert "missing tensors: layer1.2.conv1.weight" in message
+
+
+def test_misshaped_tensor_is_named_and_model_unchanged(tmp_path):
+    tensors = state_dict_arrays(random_timm_model("seresnet18"))
+    tensors["fc.weight"] = tensors["fc.weight"][:10]
+    model = keras_senet.SEResNet18(weights=None, variant="torch")
+    before = [np.asarray(w).copy() for w in model.weights]
+    with pytest.raises(ValueError, match=r"mis-shaped tensors: fc.weight: \(10, 512\) in the file"):
+        load_timm_state_dict(model, tensors, source="bad.safetensors")
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.weights))
+
+
+def test_unexpected_tensor_is_named(tmp_path):
+    tensors = state_dict_arrays(random_timm_model("seresnet18"))
+    tensors["head.extra.weight"] = np.zeros(3, "float32")
+    with pytest.raises(ValueError, match="unexpected tensors: head.extra.weight"):
+        load_timm_state_dict(keras_senet.SEResNet18(weights=None, variant="torch"), tensors)
+
+
+def test_truncated_safetensors(tmp_path):
+    path = save_reference(random_timm_model("legacy_seresnet18"), tmp_path / "r18.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="r18.safetensors is not a readable safetensors file"):
+        read_checkpoint(path)
+
+
+def test_output_written_atomically(tmp_path):
+    path = save_reference(random_timm_model("legacy_seresnet18"), tmp_path / "r18.safetensors")
+    out = tmp_path / "r18.keras"
+    convert_timm_checkpoint("legacy_seresnet18", path, output=out)
+    assert out.exists() and [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    with pytest.raises(ValueError, match="missing tensors"):
+        convert_timm_checkpoint("legacy_seresnet34", path, output=tmp_path / "r34.keras")
+    assert not (tmp_path / "r34.keras").exists()
