@@ -10,7 +10,7 @@ from keras_senet.cli import build_parser, main
 
 
 def test_help_explains_every_flag():
-    for command in ("info", "convert"):
+    for command in ("info", "convert", "presets"):
         parser = build_parser()._subparsers._group_actions[0].choices[command]
         for action in parser._actions:
             if action.dest != "help":
@@ -55,3 +55,12 @@ def test_convert_bad_checkpoint_exits_with_message(tmp_path, capsys):
     assert main(["convert", "--timm-model", "seresnet50", "--checkpoint", str(path), "--output", str(tmp_path / "x.keras")]) == 2
     assert "broken.safetensors is not a readable safetensors file" in capsys.readouterr().err
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_presets_lists_every_preset(capsys):
+    from keras_senet.weights.presets import PRESETS
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in PRESETS)
+    assert "seresnet50.ra2_in1k *" in out

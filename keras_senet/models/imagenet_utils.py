@@ -41,8 +41,8 @@ def check_arguments(
         raise ValueError(
             "The `weights` argument should be either `None` (random "
             "initialization), 'imagenet' (pre-training on ImageNet), a preset "
-            f"name ({', '.join(sorted(presets)) or 'none registered yet'}), or "
-            f"the path to the weights file to be loaded. Received: weights={weights}"
+            "name (keras_senet.weights.PRESETS), or the path to the weights "
+            f"file to be loaded. Received: weights={weights}"
         )
     pretrained = weights is not None and not os.path.exists(str(weights))
     if pretrained and include_top and classes != 1000:
@@ -185,3 +185,44 @@ def decode_predictions(preds, top=5):
         order = np.argsort(pred)[::-1][:top]
         results.append([(*index[str(i)], float(pred[i])) for i in order])
     return results
+
+
+def eval_transform(input_size=224, crop_pct=0.875, interpolation="bilinear",
+                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+    """The reference evaluation transform for one image, as a tf function.
+
+    Resize the shorter side to `floor(input_size / crop_pct)` (antialiased,
+    with the preset's interpolation), center-crop `input_size`, scale to
+    [0, 1] and normalize: timm's eval pipeline, usable in `tf.data.map`.
+    `keras_senet.weights.preset_transform(name)` fills in a preset's values.
+
+    Returns:
+        A function (H, W, 3) RGB image in [0, 255] -> (size, size, 3) float32.
+    """
+    import math
+
+    import tensorflow as tf
+
+    if interpolation not in ("bilinear", "bicubic", "nearest", "area"):
+        raise ValueError(
+            "`interpolation` must be 'bilinear', 'bicubic', 'nearest' or 'area'. "
+            f"Received: interpolation={interpolation!r}"
+        )
+    scale_size = math.floor(input_size / crop_pct)
+
+    def transform(image):
+        image = tf.cast(image, tf.float32)
+        h, w = tf.shape(image)[0], tf.shape(image)[1]
+        short = tf.minimum(h, w)
+        # torchvision's Resize(int): the longer side is truncated, not rounded
+        new_h = tf.where(h == short, scale_size, (scale_size * h) // short)
+        new_w = tf.where(w == short, scale_size, (scale_size * w) // short)
+        image = tf.image.resize(image, tf.stack([new_h, new_w]), method=interpolation, antialias=True)
+        top = tf.cast(tf.round(tf.cast(new_h - input_size, tf.float32) / 2), tf.int32)
+        left = tf.cast(tf.round(tf.cast(new_w - input_size, tf.float32) / 2), tf.int32)
+        image = image[top:top + input_size, left:left + input_size]
+        image = tf.round(tf.clip_by_value(image, 0.0, 255.0))  # as PIL: uint8 pixels
+        image = tf.ensure_shape(image, (input_size, input_size, 3))
+        return preprocess_input(image, "channels_last", mean, std)
+
+    return transform

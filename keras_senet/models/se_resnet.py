@@ -22,7 +22,7 @@ from keras import layers
 from keras_senet.layers.squeeze_excite import get_se_layer
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
-from keras_senet.weights import load_weights, presets_for, resolve
+from keras_senet.weights import PRESETS, load_weights, resolve
 
 # One row per architecture. depths: blocks per stage (conv2..conv5).
 # groups / base_width: ResNeXt cardinality and width per group (64 = ResNet).
@@ -154,7 +154,8 @@ def SEResNet(
     down_kernel=1,
     avg_down=False,
     dropout=0.0,
-    variant="torch",
+    variant=None,
+    default_variant="torch",
     se_ratio=16,
     se_stages=STAGES,
     se_placement="standard",
@@ -173,9 +174,9 @@ def SEResNet(
     """Generic SE-ResNet builder; the named constructors call it with a row
     of `ARCHS`. Arguments are documented on the constructors."""
     imagenet_utils.check_arguments(
-        weights, include_top, classes, pooling, classifier_activation, presets_for(arch)
+        weights, include_top, classes, pooling, classifier_activation, PRESETS
     )
-    if variant not in VARIANTS:
+    if variant not in VARIANTS + (None,):
         raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
     if se_placement not in PLACEMENTS:
         raise ValueError(
@@ -188,6 +189,16 @@ def SEResNet(
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout!r}")
     data_format = keras.config.image_data_format()
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
+    )
+    preset = resolve(weights, arch)
+    if preset and variant not in (None, preset["variant"]):
+        raise ValueError(
+            f"Preset {preset['name']!r} needs variant={preset['variant']!r}. "
+            f"Received: variant={variant!r}"
+        )
+    variant = variant or (preset["variant"] if preset else default_variant)
     se_factory = None
     if se_layer is not None:
         options = dict(se_options or {})
@@ -196,10 +207,6 @@ def SEResNet(
             if variant == "torch":  # timm's SE rounds C / r to a multiple of 8
                 options.setdefault("divisor", 8)
         se_factory = get_se_layer(se_layer, data_format=data_format, **options)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
-    )
-    resolve(weights, arch)
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
 
     x = apply_stem(img_input, stem, stem_width, stem_out, "ceil" if variant == "caffe" else "pad")
@@ -226,7 +233,7 @@ def SEResNet(
 
     model = keras.Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
     if weights is not None:
-        load_weights(model, weights, arch=arch)
+        load_weights(model, weights, arch=arch, variant=variant)
     return model
 
 
@@ -252,8 +259,9 @@ Args:
     classifier_activation: activation of the top layer; None returns logits.
     name: the model's name.
     variant: "caffe" (the authors' released models) or "torch"
-        (torchvision-style, stride on the 3x3); defaults to "{variant}", that
-        of the default ImageNet weights. See the module docstring.
+        (torchvision-style, stride on the 3x3); defaults to that of the
+        preset in `weights`, else "{variant}" (that of the default ImageNet
+        weights). See the module docstring.
     se_ratio: SE reduction ratio (paper: 16).
     se_stages: which stages (2..5, i.e. conv2..conv5) carry SE; () for none.
     se_placement: "standard" (on the residual branch before the addition),
@@ -294,9 +302,7 @@ def _constructor(fn_name, arch, title, note=""):
         se_options=None,
         dropout_rate=None,
     ):
-        config = dict(row)
-        if variant is not None:
-            config["variant"] = variant
+        config = dict(row, variant=variant, default_variant=row["variant"])
         if dropout_rate is not None:
             config["dropout"] = dropout_rate
         return SEResNet(

@@ -65,6 +65,22 @@ def torch_prefix(layer_name, legacy, avg_down=False):
     return None
 
 
+def is_legacy(tensors):
+    """Whether a state dict uses timm's legacy (senet.py) key names."""
+    return any(k.startswith("layer0.") for k in tensors)
+
+
+def check_variant(tensors, variant, *, source="checkpoint"):
+    """Legacy checkpoints need variant="caffe", new ones "torch": the shapes
+    agree either way, so a wrong variant would load and silently mispredict."""
+    needed = "caffe" if is_legacy(tensors) else "torch"
+    if variant is not None and variant != needed:
+        raise ValueError(
+            f"{source} holds a {'legacy' if needed == 'caffe' else 'torchvision-style'} "
+            f"timm checkpoint, which needs variant={needed!r}. Received: variant={variant!r}"
+        )
+
+
 def _layer_arrays(layer, prefix, tensors):
     """(torch key, Keras array) pairs for `layer`, in get_weights() order."""
     if isinstance(layer, keras.layers.BatchNormalization):
@@ -115,7 +131,7 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
             mis-shaped tensors; the model is left unchanged.
     """
     tensors = {k: np.asarray(v) for k, v in tensors.items()}
-    legacy = any(k.startswith("layer0.") for k in tensors)
+    legacy = is_legacy(tensors)
     avg_down = any(re.search(r"downsample\.2\.", k) for k in tensors)
     has_top = any(layer.name == "predictions" for layer in model.layers)
     skip_top = not has_top if skip_top is None else skip_top

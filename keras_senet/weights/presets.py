@@ -2,6 +2,15 @@
 
 `TIMM_ARCHS` maps a timm model name to this package's constructor and the
 variant that loads its checkpoints with no architectural change.
+
+`PRESETS` maps a preset name (timm's `<model>.<tag>`) to: constructor and
+variant, `arch` (the constructor's ARCHS key), source `urls` tried in order
+(safetensors from the Hugging Face Hub first where it exists, then the
+original PyTorch release, whose file name carries a SHA-256 prefix), the
+evaluation that produced the reference ImageNet-1k validation accuracy
+published by timm (results/results-imagenet.csv at commit 0173a139):
+`eval_size` (the models are global-pooled, so they run at any size; newer
+presets were evaluated at 288), `crop_pct`, `interpolation`, mean and std.
 """
 
 TIMM_ARCHS = {
@@ -22,4 +31,89 @@ TIMM_ARCHS = {
     "seresnext50_32x4d": ("SEResNeXt50", "torch"),
     "seresnext101_32x4d": ("SEResNeXt101", "torch"),
     "senet154": ("SENet154", "torch"),
+}
+
+_HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
+_GH = "https://github.com/rwightman/pytorch-image-models/releases/download/"
+_RSB = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
+_GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/"
+
+
+def _preset(timm_model, urls, top1, top5, interpolation="bilinear", crop_pct=0.875, eval_size=224):
+    constructor, variant = TIMM_ARCHS[timm_model]
+    arch = {
+        "SEResNet18": "se_resnet18", "SEResNet34": "se_resnet34", "SEResNet50": "se_resnet50",
+        "SEResNet101": "se_resnet101", "SEResNet152": "se_resnet152", "SEResNeXt26": "se_resnext26",
+        "SEResNeXt50": "se_resnext50", "SEResNeXt101": "se_resnext101", "SENet154": "senet154",
+    }[constructor]
+    return dict(
+        constructor=constructor, arch=arch, variant=variant, timm_model=timm_model,
+        urls=tuple(urls), top1=top1, top5=top5, eval_size=eval_size, crop_pct=crop_pct,
+        interpolation=interpolation, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+    )
+
+
+PRESETS = {
+    "legacy_seresnet18.in1k": _preset(
+        "legacy_seresnet18", [_GH + "v0.1-weights/seresnet18-4bb0ce65.pth"], 71.766, 90.332, "bicubic"),
+    "legacy_seresnet34.in1k": _preset(
+        "legacy_seresnet34", [_GH + "v0.1-weights/seresnet34-a4004e63.pth"], 74.808, 92.126),
+    "legacy_seresnet50.in1k": _preset(
+        "legacy_seresnet50", [_GH + "v0.1-cadene/se_resnet50-ce0d4300.pth"], 77.644, 93.758),
+    "legacy_seresnet101.in1k": _preset(
+        "legacy_seresnet101", [_GH + "v0.1-cadene/se_resnet101-7e38fcc6.pth"], 78.386, 94.262),
+    "legacy_seresnet152.in1k": _preset(
+        "legacy_seresnet152", [_GH + "v0.1-cadene/se_resnet152-d17c99b7.pth"], 78.660, 94.370),
+    "legacy_seresnext26_32x4d.in1k": _preset(
+        "legacy_seresnext26_32x4d", [_GH + "v0.1-weights/seresnext26_32x4d-65ebdb501.pth"],
+        77.108, 93.314, "bicubic"),
+    "legacy_seresnext50_32x4d.in1k": _preset(
+        "legacy_seresnext50_32x4d", [_GH + "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth"],
+        79.076, 94.432),
+    "legacy_seresnext101_32x4d.in1k": _preset(
+        "legacy_seresnext101_32x4d", [_GH + "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth"],
+        80.230, 95.026),
+    "legacy_senet154.in1k": _preset(
+        "legacy_senet154", [_GH + "v0.1-weights/legacy_senet154-e9eb9fe6.pth"], 81.308, 95.492),
+    "seresnet50.a1_in1k": _preset(
+        "seresnet50", [_HF.format("seresnet50.a1_in1k"), _RSB + "seresnet50_a1_0-ffa00869.pth"],
+        81.102, 95.120, "bicubic", 1.0, 288),
+    "seresnet50.a2_in1k": _preset(
+        "seresnet50", [_HF.format("seresnet50.a2_in1k"), _RSB + "seresnet50_a2_0-850de0d9.pth"],
+        81.106, 95.222, "bicubic", 1.0, 288),
+    "seresnet50.a3_in1k": _preset(
+        "seresnet50", [_HF.format("seresnet50.a3_in1k"), _RSB + "seresnet50_a3_0-317ecd56.pth"],
+        77.028, 93.074, "bicubic", 0.95, 224),
+    "seresnet50.ra2_in1k": _preset(
+        "seresnet50", [_HF.format("seresnet50.ra2_in1k"), _GH + "v0.1-weights/seresnet50_ra_224-8efdb4bb.pth"],
+        81.284, 95.652, "bicubic", 0.95, 288),
+    "seresnext50_32x4d.racm_in1k": _preset(
+        "seresnext50_32x4d",
+        [_HF.format("seresnext50_32x4d.racm_in1k"), _GH + "v0.1-weights/seresnext50_32x4d_racm-a304a460.pth"],
+        82.196, 96.148, "bicubic", 0.95, 288),
+    "seresnext50_32x4d.gluon_in1k": _preset(
+        "seresnext50_32x4d",
+        [_HF.format("seresnext50_32x4d.gluon_in1k"), _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth"],
+        79.910, 94.824, "bicubic"),
+    "seresnext101_32x4d.gluon_in1k": _preset(
+        "seresnext101_32x4d",
+        [_HF.format("seresnext101_32x4d.gluon_in1k"), _GLUON + "gluon_seresnext101_32x4d-cf52900d.pth"],
+        80.892, 95.296, "bicubic"),
+    "senet154.gluon_in1k": _preset(
+        "senet154", [_HF.format("senet154.gluon_in1k"), _GLUON + "gluon_senet154-70a1a3c0.pth"],
+        81.226, 95.358, "bicubic"),
+}
+
+# weights="imagenet": the most accurate preset of each architecture (its
+# variant is the constructor's default variant, see models/se_resnet.py).
+DEFAULT_PRESETS = {
+    "se_resnet18": "legacy_seresnet18.in1k",
+    "se_resnet34": "legacy_seresnet34.in1k",
+    "se_resnet50": "seresnet50.ra2_in1k",
+    "se_resnet101": "legacy_seresnet101.in1k",
+    "se_resnet152": "legacy_seresnet152.in1k",
+    "se_resnext26": "legacy_seresnext26_32x4d.in1k",
+    "se_resnext50": "seresnext50_32x4d.racm_in1k",
+    "se_resnext101": "seresnext101_32x4d.gluon_in1k",
+    "senet154": "legacy_senet154.in1k",
 }

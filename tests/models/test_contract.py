@@ -76,7 +76,7 @@ def test_weights_from_file(constructor, tmp_path):
     "kwargs, match",
     [
         (dict(weights="nope"), r"`weights` argument should be.*Received: weights=nope"),
-        (dict(weights="imagenet"), r"No ImageNet weights are registered yet.*Received: weights='imagenet'"),
+        (dict(weights="imagenet", include_top=True, input_shape=(None, None, 3), classes=5), r"`classes` should be 1000"),
         (dict(weights="imagenet", classes=10), r"`classes` should be 1000.*Received: classes=10"),
         (dict(weights="imagenet", classifier_activation="relu"), r"Received: classifier_activation=relu"),
         (dict(weights="imagenet", input_shape=(224, 224, 1)), r"must have 3 channels.*input_shape=\(224, 224, 1\)"),

@@ -1,0 +1,240 @@
+"""Preset loading through the public path: registry -> download (from a
+local HTTP server on 127.0.0.1 standing in for the hosts) -> hash check ->
+conversion -> cache -> model. Checkpoints are made here in the reference
+format: torch.save'd state dicts (.pth) and safetensors, timm key names."""
+
+import hashlib
+import http.server
+import os
+import sys
+import threading
+
+import keras
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import save_file
+from timm_reference import random_timm_model, state_dict_arrays, timm_logits
+
+import keras_senet
+from keras_senet import weights as weights_module
+from keras_senet.weights.convert import read_checkpoint
+from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
+
+
+class Server:
+    """Serves files from a folder; `broken` maps a path to "503" or "cut"."""
+
+    def __init__(self, root):
+        self.root, self.broken, self.requests = root, {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                mode = server.broken.get(self.path)
+                if mode == "503":
+                    self.send_error(503, "Service Unavailable")
+                    return
+                path = os.path.join(server.root, self.path.lstrip("/"))
+                if not os.path.exists(path):
+                    self.send_error(404)
+                    return
+                data = open(path, "rb").read()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                # "cut": the connection drops halfway through the body
+                self.wfile.write(data[: len(data) // 2] if mode == "cut" else data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "hosted"
+    root.mkdir()
+    s = Server(str(root))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    home = tmp_path / "keras_home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    return home / "keras_senet"
+
+
+def host_pth(server, model, stem):
+    """torch.save a state dict as the PyTorch releases did, named
+    <stem>-<first 8 hex digits of its SHA-256>.pth."""
+    tmp = os.path.join(server.root, "tmp.pth")
+    torch.save(model.state_dict(), tmp)
+    digest = hashlib.sha256(open(tmp, "rb").read()).hexdigest()[:8]
+    name = f"{stem}-{digest}.pth"
+    os.replace(tmp, os.path.join(server.root, name))
+    return name
+
+
+def host_safetensors(server, model, folder):
+    os.makedirs(os.path.join(server.root, folder), exist_ok=True)
+    name = f"{folder}/model.safetensors"
+    save_file({k: np.ascontiguousarray(v) for k, v in state_dict_arrays(model).items()},
+              os.path.join(server.root, name))
+    return name
+
+
+def cached_files(cache):
+    return sorted(os.listdir(cache)) if cache.exists() else []
+
+
+X97 = np.random.default_rng(0).normal(size=(2, 97, 97, 3)).astype("float32")
+
+
+def test_imagenet_downloads_converts_caches_and_matches_reference(server, cache, monkeypatch):
+    reference = random_timm_model("legacy_seresnet18")
+    name = host_pth(server, reference, "seresnet18")
+    monkeypatch.setitem(PRESETS["legacy_seresnet18.in1k"], "urls", (f"{server.url}/{name}",))
+
+    model = keras_senet.SEResNet18(weights="imagenet", input_shape=(97, 97, 3), classifier_activation=None)
+    assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
+    assert cached_files(cache) == ["legacy_seresnet18.in1k.keras.safetensors"]
+
+    server.close()  # offline from now on: the cache serves
+    again = keras_senet.SEResNet18(weights="legacy_seresnet18.in1k", input_shape=(97, 97, 3), classifier_activation=None)
+    np.testing.assert_array_equal(again.predict(X97, verbose=0), model.predict(X97, verbose=0))
+    backbone = keras_senet.SEResNet18(weights="imagenet", include_top=False, input_shape=(97, 97, 3))
+    features = keras.Model(model.input, model.get_layer("conv5_block2_out").output)
+    np.testing.assert_array_equal(np.asarray(backbone(X97)), np.asarray(features(X97)))
+
+
+def test_safetensors_preset_after_a_failing_mirror(server, cache, monkeypatch):
+    reference = random_timm_model("seresnet50")
+    name = host_safetensors(server, reference, "seresnet50.a3_in1k")
+    server.broken["/down/model.safetensors"] = "503"
+    urls = (f"{server.url}/down/model.safetensors", f"{server.url}/{name}")
+    monkeypatch.setitem(PRESETS["seresnet50.a3_in1k"], "urls", urls)
+    model = keras_senet.SEResNet50(weights="seresnet50.a3_in1k", input_shape=(97, 97, 3), classifier_activation=None)
+    assert model.get_layer("conv3_block1_2_conv").strides == (2, 2)  # the preset chose variant="torch"
+    assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
+    assert server.requests == ["/down/model.safetensors", f"/{name}"]
+
+
+def test_tampered_file_fails_hash_and_leaves_cache_clean(server, cache, monkeypatch):
+    name = host_pth(server, random_timm_model("legacy_seresnet18"), "seresnet18")
+    path = os.path.join(server.root, name)
+    data = bytearray(open(path, "rb").read())
+    data[-100] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    monkeypatch.setitem(PRESETS["legacy_seresnet18.in1k"], "urls", (f"{server.url}/{name}",))
+    with pytest.raises(ValueError, match=r"failed its hash check.*nothing was cached|nothing was cached(.|\n)*failed its hash check"):
+        keras_senet.SEResNet18(weights="imagenet")
+    assert cached_files(cache) == []
+
+
+def test_interrupted_download_leaves_cache_clean(server, cache, monkeypatch):
+    name = host_pth(server, random_timm_model("legacy_seresnet18"), "seresnet18")
+    server.broken[f"/{name}"] = "cut"
+    monkeypatch.setitem(PRESETS["legacy_seresnet18.in1k"], "urls", (f"{server.url}/{name}",))
+    with pytest.raises(ValueError, match="Could not load the weights of preset 'legacy_seresnet18.in1k'; nothing was cached"):
+        keras_senet.SEResNet18(weights="imagenet")
+    assert cached_files(cache) == []
+
+
+def test_truncated_safetensors_preset_is_named(server, cache, monkeypatch):
+    name = host_safetensors(server, random_timm_model("seresnet50"), "seresnet50.a3_in1k")
+    path = os.path.join(server.root, name)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 3])
+    monkeypatch.setitem(PRESETS["seresnet50.a3_in1k"], "urls", (f"{server.url}/{name}",))
+    with pytest.raises(ValueError, match=r"not a readable safetensors file"):
+        keras_senet.SEResNet50(weights="seresnet50.a3_in1k")
+    assert cached_files(cache) == []
+
+
+def test_wrong_architecture_preset_file_is_refused(server, cache, monkeypatch):
+    name = host_pth(server, random_timm_model("legacy_seresnet34"), "seresnet18")
+    monkeypatch.setitem(PRESETS["legacy_seresnet18.in1k"], "urls", (f"{server.url}/{name}",))
+    with pytest.raises(ValueError, match=r"does not match model(.|\n)*unexpected tensors: layer1.2"):
+        keras_senet.SEResNet18(weights="imagenet")
+    assert cached_files(cache) == []
+
+
+def test_pickle_refused_without_torch(tmp_path, monkeypatch):
+    path = tmp_path / "model.pth"
+    torch.save(random_timm_model("legacy_seresnet18").state_dict(), path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    with pytest.raises(ValueError, match=r"model.pth is a PyTorch pickle checkpoint; reading it needs torch"):
+        read_checkpoint(path)
+
+
+def test_pickle_with_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"x": torch.zeros(1), "f": os.system}, path)
+    with pytest.raises(ValueError, match="evil.pth is not a readable PyTorch checkpoint"):
+        read_checkpoint(path)
+
+
+def test_checkpoint_path_as_weights(tmp_path):
+    reference = random_timm_model("legacy_seresnet50")
+    path = tmp_path / "se_resnet50.safetensors"
+    save_file({k: np.ascontiguousarray(v) for k, v in state_dict_arrays(reference).items()}, str(path))
+    model = keras_senet.SEResNet50(weights=str(path), variant="caffe", input_shape=(97, 97, 3), classifier_activation=None)
+    assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
+    with pytest.raises(ValueError, match=r"legacy timm checkpoint, which needs variant='caffe'. Received: variant='torch'"):
+        keras_senet.SEResNet50(weights=str(path), variant="torch")
+
+
+def test_registry_is_consistent():
+    for name, preset in PRESETS.items():
+        model_name = name.split(".")[0]
+        assert preset["timm_model"] == model_name
+        assert preset["urls"] and all(u.startswith("https://") for u in preset["urls"])
+        assert 60 < preset["top1"] < 90 and preset["top1"] < preset["top5"]
+    for arch, name in DEFAULT_PRESETS.items():
+        assert PRESETS[name]["arch"] == arch
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(weights="senet154.gluon_in1k"), r"Preset 'senet154.gluon_in1k' does not fit `se_resnet18`; compatible presets: \['legacy_seresnet18.in1k'\]"),
+        (dict(weights="legacy_seresnet18.in1k", variant="torch"), r"needs variant='caffe'. Received: variant='torch'"),
+        (dict(weights="legacy_seresnet18.in1k", classes=10), r"`classes` should be 1000. Received: classes=10"),
+    ],
+)
+def test_preset_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_senet.SEResNet18(**kwargs)
+
+
+def test_preset_transform_matches_timm_eval_pipeline():
+    """Our tf eval transform against timm's PIL pipeline on a real-looking image."""
+    import timm.data
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    # smooth content (resampling differs most on noise): gradients plus blobs
+    yy, xx = np.mgrid[0:300, 0:400]
+    image = np.stack([xx * 255 / 400, yy * 255 / 300, 128 + 100 * np.sin(xx / 20) * np.cos(yy / 30)], -1)
+    image = np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype("uint8")
+    for name in ("legacy_seresnet50.in1k", "seresnet50.ra2_in1k"):
+        p = PRESETS[name]
+        ours = np.asarray(weights_module.preset_transform(name)(image))
+        theirs = timm.data.create_transform(
+            input_size=(3, p["eval_size"], p["eval_size"]), crop_pct=p["crop_pct"],
+            interpolation=p["interpolation"], mean=p["mean"], std=p["std"],
+        )(Image.fromarray(image)).numpy().transpose(1, 2, 0)
+        assert ours.shape == theirs.shape == (p["eval_size"], p["eval_size"], 3)
+        assert np.abs(ours - theirs).mean() < 0.02  # normalized units; 1/255/0.226 = 0.017 per grey level
