@@ -7,6 +7,7 @@
 """
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -30,19 +31,21 @@ def cmd_info(args):
             f"keras-senet info: unknown model {unknown[0]!r}; choose from {', '.join(keras_senet.MODELS)}"
         )
     size = args.input_size
-    header = f"{'model':<14} {'variant':<8} {'params':>13} {'GMACs':>8}"
+    header = f"{'model':<18} {'variant':<8} {'params':>13} {'GMACs':>8}"
     if args.run:
         header += f" {'forward ms':>11}  output"
     print(f"input {size}x{size}x3, random weights (nothing is classified)")
     print(header)
     for name in names:
+        constructor = keras_senet.MODELS[name]
         variants = ("caffe", "torch") if args.variant == "both" else (args.variant,)
+        if "variant" not in inspect.signature(constructor).parameters:
+            variants = (None,)  # SE-MobileNetV3 has one form
         for variant in variants:
-            model = keras_senet.MODELS[name](
-                weights=None, input_shape=(size, size, 3), variant=variant
-            )
+            options = {} if variant is None else {"variant": variant}
+            model = constructor(weights=None, input_shape=(size, size, 3), **options)
             info = keras_senet.model_info(model)
-            line = f"{name:<14} {variant:<8} {info.params:>13,} {info.macs / 1e9:>8.3f}"
+            line = f"{name:<18} {variant or '-':<8} {info.params:>13,} {info.macs / 1e9:>8.3f}"
             if args.run:
                 x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
                 x = keras_senet.se_resnet.preprocess_input(x)
@@ -92,11 +95,11 @@ def cmd_presets(args):
     from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
 
     defaults = set(DEFAULT_PRESETS.values())
-    print(f"{'preset':<32} {'constructor':<13} {'variant':<8} {'top-1':>6} {'top-5':>6} {'eval':>9}  source")
+    print(f"{'preset':<34} {'constructor':<18} {'variant':<8} {'top-1':>6} {'top-5':>6} {'eval':>9}  source")
     for name, p in PRESETS.items():
         source = "safetensors" if p["urls"][0].endswith(".safetensors") else "pth (needs torch)"
         mark = " *" if name in defaults else ""
-        print(f"{name + mark:<32} {p['constructor']:<13} {p['variant']:<8} {p['top1']:>6.2f} {p['top5']:>6.2f} "
+        print(f"{name + mark:<34} {p['constructor']:<18} {p['variant'] or '-':<8} {p['top1']:>6.2f} {p['top5']:>6.2f} "
               f"{p['eval_size']:>4}/{p['crop_pct']:<4}  {source}")
     print("* default for weights='imagenet'; top-1/top-5: timm's ImageNet-1k validation results")
 

@@ -24,8 +24,9 @@ def test_info_prints_reference_numbers(capsys):
 
 
 def test_info_run(capsys):
-    assert main(["info", "SEResNet18", "--variant", "torch", "--input-size", "64", "--run"]) == 0
-    assert "(1, 1000)" in capsys.readouterr().out
+    assert main(["info", "SEResNet18", "SEMobileNetV3Small", "--variant", "torch", "--input-size", "64", "--run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(1, 1000)") == 2 and "2,542,856" in out
 
 
 def test_info_unknown_model():

@@ -3,28 +3,6 @@ and random BatchNorm statistics (identity BN would hide bugs)."""
 
 import numpy as np
 
-# Keras constructor name, variant -> timm model name
-TIMM_NAMES = {
-    ("SEResNet18", "caffe"): "legacy_seresnet18",
-    ("SEResNet34", "caffe"): "legacy_seresnet34",
-    ("SEResNet50", "caffe"): "legacy_seresnet50",
-    ("SEResNet101", "caffe"): "legacy_seresnet101",
-    ("SEResNet152", "caffe"): "legacy_seresnet152",
-    ("SEResNeXt26", "caffe"): "legacy_seresnext26_32x4d",
-    ("SEResNeXt50", "caffe"): "legacy_seresnext50_32x4d",
-    ("SEResNeXt101", "caffe"): "legacy_seresnext101_32x4d",
-    ("SENet154", "caffe"): "legacy_senet154",
-    ("SEResNet18", "torch"): "seresnet18",
-    ("SEResNet34", "torch"): "seresnet34",
-    ("SEResNet50", "torch"): "seresnet50",
-    ("SEResNet101", "torch"): "seresnet101",
-    ("SEResNet152", "torch"): "seresnet152",
-    ("SEResNeXt50", "torch"): "seresnext50_32x4d",
-    ("SEResNeXt101", "torch"): "seresnext101_32x4d",
-    ("SENet154", "torch"): "senet154",
-}
-
-
 def random_timm_model(name, seed=0, **kwargs):
     """A timm model in eval mode with random weights and BN statistics.
 

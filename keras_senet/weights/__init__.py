@@ -140,9 +140,10 @@ def _convert_preset(name, preset, downloaded, target):
     from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
 
     tensors = read_checkpoint(downloaded)
-    model = keras_senet.MODELS[preset["constructor"]](
-        weights=None, variant=preset["variant"], input_shape=(None, None, 3)
-    )
+    from keras_senet.weights.presets import TIMM_ARCHS
+
+    options = TIMM_ARCHS[preset["timm_model"]][1]
+    model = keras_senet.MODELS[preset["constructor"]](weights=None, input_shape=(None, None, 3), **options)
     load_timm_state_dict(model, tensors, source=f"{downloaded} (preset {name})")
     save_converted(model, target)
 

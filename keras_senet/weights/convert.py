@@ -1,7 +1,8 @@
 """Convert reference checkpoints (timm state dicts) into Keras weights.
 
-Two key layouts are understood, both from timm (github.com/huggingface/
-pytorch-image-models):
+Three key layouts are understood, all from timm (github.com/huggingface/
+pytorch-image-models); MobileNetV3 (`conv_stem`, `blocks.S.I.conv_pw`,
+`blocks.S.I.se.conv_reduce`, `conv_head`, `classifier`) and the ResNets:
 - legacy (`timm/models/senet.py`, the authors' models as ported from Caffe):
   `layer0.conv1`, `layer1.0.conv1`, `layer1.0.se_module.fc1`, `last_linear`.
 - new (`timm/models/resnet.py`): `conv1`, `bn1`, `layer1.0.conv1`,
@@ -74,6 +75,8 @@ def check_variant(tensors, variant, *, source="checkpoint"):
     """Legacy checkpoints need variant="caffe", new ones "torch": the shapes
     agree either way, so a wrong variant would load and silently mispredict."""
     needed = "caffe" if is_legacy(tensors) else "torch"
+    if "conv_stem.weight" in tensors:  # MobileNetV3: no variants
+        return
     if variant is not None and variant != needed:
         raise ValueError(
             f"{source} holds a {'legacy' if needed == 'caffe' else 'torchvision-style'} "
@@ -81,14 +84,49 @@ def check_variant(tensors, variant, *, source="checkpoint"):
         )
 
 
+_MOBILE = re.compile(r"stage(\d+)_block(\d+)_(expand|dw|project)?_?(conv|bn|se)")
+# MobileNetV3 block parts -> timm module names; "ds" blocks have no expand conv
+_MOBILE_PARTS = {
+    "ir": {("expand", "conv"): "conv_pw", ("expand", "bn"): "bn1", ("dw", "conv"): "conv_dw",
+           ("dw", "bn"): "bn2", ("project", "conv"): "conv_pwl", ("project", "bn"): "bn3"},
+    "ds": {("dw", "conv"): "conv_dw", ("dw", "bn"): "bn1", ("project", "conv"): "conv_pw",
+           ("project", "bn"): "bn2"},
+    "cn": {(None, "conv"): "conv", (None, "bn"): "bn1"},
+}
+
+
+def mobilenet_prefix(layer_name, layer_names):
+    """The timm MobileNetV3 module path of a Keras layer, or None."""
+    fixed = {"stem_conv": "conv_stem", "stem_bn": "bn1", "head_conv": "conv_head", "predictions": "classifier"}
+    if layer_name in fixed:
+        return fixed[layer_name]
+    m = _MOBILE.fullmatch(layer_name)
+    if not m:
+        return None
+    stage, block, part, kind = m[1], m[2], m[3], m[4]
+    prefix = f"blocks.{stage}.{block}"
+    if kind == "se":
+        return f"{prefix}.se"
+    block_name = f"stage{stage}_block{block}"
+    block_kind = "ir" if f"{block_name}_expand_conv" in layer_names else (
+        "ds" if f"{block_name}_dw_conv" in layer_names else "cn")
+    return f"{prefix}.{_MOBILE_PARTS[block_kind][part, kind]}"
+
+
 def _layer_arrays(layer, prefix, tensors):
     """(torch key, Keras array) pairs for `layer`, in get_weights() order."""
     if isinstance(layer, keras.layers.BatchNormalization):
         names = ("weight", "bias", "running_mean", "running_var")
         return [(f"{prefix}.{n}", tensors.get(f"{prefix}.{n}")) for n in names]
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        key = f"{prefix}.weight"  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+        return [(key, _maybe(lambda w: np.transpose(w, (2, 3, 0, 1)), tensors.get(key)))]
     if isinstance(layer, keras.layers.Conv2D):
         key = f"{prefix}.weight"
-        return [(key, _maybe(port_conv, tensors.get(key)))]
+        pairs = [(key, _maybe(port_conv, tensors.get(key)))]
+        if layer.use_bias:
+            pairs.append((f"{prefix}.bias", tensors.get(f"{prefix}.bias")))
+        return pairs
     if isinstance(layer, keras.layers.Dense):
         return [
             (f"{prefix}.weight", _maybe(port_dense, tensors.get(f"{prefix}.weight"))),
@@ -96,7 +134,10 @@ def _layer_arrays(layer, prefix, tensors):
         ]
     if isinstance(layer, SqueezeExcite):
         pairs = []
-        for fc in ("fc1", "fc2"):
+        # timm: SEModule (ResNets) names its 1x1 convs fc1/fc2; the
+        # EfficientNet/MobileNet SqueezeExcite names them conv_reduce/conv_expand
+        mobile = f"{prefix}.conv_reduce.weight" in tensors
+        for fc in ("conv_reduce", "conv_expand") if mobile else ("fc1", "fc2"):
             pairs.append((f"{prefix}.{fc}.weight", _maybe(port_dense, tensors.get(f"{prefix}.{fc}.weight"))))
             if layer.use_bias:
                 pairs.append((f"{prefix}.{fc}.bias", tensors.get(f"{prefix}.{fc}.bias")))
@@ -133,13 +174,18 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
     tensors = {k: np.asarray(v) for k, v in tensors.items()}
     legacy = is_legacy(tensors)
     avg_down = any(re.search(r"downsample\.2\.", k) for k in tensors)
-    has_top = any(layer.name == "predictions" for layer in model.layers)
+    mobile = "conv_stem.weight" in tensors
+    names = {layer.name for layer in model.layers}
+    has_top = "predictions" in {layer.name for layer in model.layers}
     skip_top = not has_top if skip_top is None else skip_top
     updates, used, missing, misshaped = [], set(), [], []
     for layer in model.layers:
         if not layer.weights:
             continue
-        prefix = torch_prefix(layer.name, legacy, avg_down)
+        if mobile:
+            prefix = mobilenet_prefix(layer.name, names)
+        else:
+            prefix = torch_prefix(layer.name, legacy, avg_down)
         if prefix is None:
             raise ValueError(f"No reference key for layer {layer.name!r} of model {model.name!r}.")
         pairs = _layer_arrays(layer, prefix, tensors)
@@ -157,7 +203,7 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
             used.add(key)
         updates.append((layer, arrays))
     ignored = ("num_batches_tracked",)
-    top_keys = ("last_linear.", "fc.")
+    top_keys = ("last_linear.", "fc.", "classifier.", "conv_head.")
     unexpected = sorted(
         k for k in tensors
         if k not in used and not k.endswith(ignored) and not (skip_top and k.startswith(top_keys))
@@ -232,13 +278,13 @@ def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs)
         raise ValueError(
             f"`timm_model` must be one of {sorted(TIMM_ARCHS)}. Received: timm_model={timm_model!r}"
         )
-    constructor, variant = TIMM_ARCHS[timm_model]
+    constructor, options = TIMM_ARCHS[timm_model]
     tensors = read_checkpoint(checkpoint)
-    head = tensors.get("last_linear.weight", tensors.get("fc.weight"))
+    head = next((tensors[k] for k in ("last_linear.weight", "fc.weight", "classifier.weight") if k in tensors), None)
     classes = int(head.shape[0]) if head is not None else 1000
     model_kwargs.setdefault("include_top", head is not None)
     model = keras_senet.MODELS[constructor](
-        weights=None, variant=variant, classes=classes, **model_kwargs
+        weights=None, classes=classes, **{**options, **model_kwargs}
     )
     load_timm_state_dict(model, tensors, source=os.fspath(checkpoint))
     if output is not None:

@@ -1,7 +1,8 @@
 """Plain data: reference architectures and ImageNet presets.
 
 `TIMM_ARCHS` maps a timm model name to this package's constructor and the
-variant that loads its checkpoints with no architectural change.
+options that load its checkpoints with no architectural change (MobileNets
+without the built-in [0, 255] preprocessing: timm's input is normalized).
 
 `PRESETS` maps a preset name (timm's `<model>.<tag>`) to: constructor and
 variant, `arch` (the constructor's ARCHS key), source `urls` tried in order
@@ -14,23 +15,25 @@ presets were evaluated at 288), `crop_pct`, `interpolation`, mean and std.
 """
 
 TIMM_ARCHS = {
-    "legacy_seresnet18": ("SEResNet18", "caffe"),
-    "legacy_seresnet34": ("SEResNet34", "caffe"),
-    "legacy_seresnet50": ("SEResNet50", "caffe"),
-    "legacy_seresnet101": ("SEResNet101", "caffe"),
-    "legacy_seresnet152": ("SEResNet152", "caffe"),
-    "legacy_seresnext26_32x4d": ("SEResNeXt26", "caffe"),
-    "legacy_seresnext50_32x4d": ("SEResNeXt50", "caffe"),
-    "legacy_seresnext101_32x4d": ("SEResNeXt101", "caffe"),
-    "legacy_senet154": ("SENet154", "caffe"),
-    "seresnet18": ("SEResNet18", "torch"),
-    "seresnet34": ("SEResNet34", "torch"),
-    "seresnet50": ("SEResNet50", "torch"),
-    "seresnet101": ("SEResNet101", "torch"),
-    "seresnet152": ("SEResNet152", "torch"),
-    "seresnext50_32x4d": ("SEResNeXt50", "torch"),
-    "seresnext101_32x4d": ("SEResNeXt101", "torch"),
-    "senet154": ("SENet154", "torch"),
+    "legacy_seresnet18": ("SEResNet18", dict(variant="caffe")),
+    "legacy_seresnet34": ("SEResNet34", dict(variant="caffe")),
+    "legacy_seresnet50": ("SEResNet50", dict(variant="caffe")),
+    "legacy_seresnet101": ("SEResNet101", dict(variant="caffe")),
+    "legacy_seresnet152": ("SEResNet152", dict(variant="caffe")),
+    "legacy_seresnext26_32x4d": ("SEResNeXt26", dict(variant="caffe")),
+    "legacy_seresnext50_32x4d": ("SEResNeXt50", dict(variant="caffe")),
+    "legacy_seresnext101_32x4d": ("SEResNeXt101", dict(variant="caffe")),
+    "legacy_senet154": ("SENet154", dict(variant="caffe")),
+    "seresnet18": ("SEResNet18", dict(variant="torch")),
+    "seresnet34": ("SEResNet34", dict(variant="torch")),
+    "seresnet50": ("SEResNet50", dict(variant="torch")),
+    "seresnet101": ("SEResNet101", dict(variant="torch")),
+    "seresnet152": ("SEResNet152", dict(variant="torch")),
+    "seresnext50_32x4d": ("SEResNeXt50", dict(variant="torch")),
+    "seresnext101_32x4d": ("SEResNeXt101", dict(variant="torch")),
+    "senet154": ("SENet154", dict(variant="torch")),
+    "mobilenetv3_large_100": ("SEMobileNetV3Large", dict(include_preprocessing=False)),
+    "mobilenetv3_small_100": ("SEMobileNetV3Small", dict(include_preprocessing=False)),
 }
 
 _HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
@@ -40,8 +43,10 @@ _GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/d
 
 
 def _preset(timm_model, urls, top1, top5, interpolation="bilinear", crop_pct=0.875, eval_size=224):
-    constructor, variant = TIMM_ARCHS[timm_model]
+    constructor, options = TIMM_ARCHS[timm_model]
+    variant = options.get("variant")
     arch = {
+        "SEMobileNetV3Large": "se_mobilenet_v3_large", "SEMobileNetV3Small": "se_mobilenet_v3_small",
         "SEResNet18": "se_resnet18", "SEResNet34": "se_resnet34", "SEResNet50": "se_resnet50",
         "SEResNet101": "se_resnet101", "SEResNet152": "se_resnet152", "SEResNeXt26": "se_resnext26",
         "SEResNeXt50": "se_resnext50", "SEResNeXt101": "se_resnext101", "SENet154": "senet154",
@@ -102,6 +107,14 @@ PRESETS = {
     "senet154.gluon_in1k": _preset(
         "senet154", [_HF.format("senet154.gluon_in1k"), _GLUON + "gluon_senet154-70a1a3c0.pth"],
         81.226, 95.358, "bicubic"),
+    "mobilenetv3_large_100.ra_in1k": _preset(
+        "mobilenetv3_large_100",
+        [_HF.format("mobilenetv3_large_100.ra_in1k"), _GH + "v0.1-weights/mobilenetv3_large_100_ra-f55367f5.pth"],
+        75.766, 92.538, "bicubic"),
+    "mobilenetv3_small_100.lamb_in1k": _preset(
+        "mobilenetv3_small_100",
+        [_HF.format("mobilenetv3_small_100.lamb_in1k"), _GH + "v0.1-weights/mobilenetv3_small_100_lamb-266a294c.pth"],
+        67.656, 87.636, "bicubic"),
 }
 
 # weights="imagenet": the most accurate preset of each architecture (its
@@ -116,4 +129,6 @@ DEFAULT_PRESETS = {
     "se_resnext50": "seresnext50_32x4d.racm_in1k",
     "se_resnext101": "seresnext101_32x4d.gluon_in1k",
     "senet154": "legacy_senet154.in1k",
+    "se_mobilenet_v3_large": "mobilenetv3_large_100.ra_in1k",
+    "se_mobilenet_v3_small": "mobilenetv3_small_100.lamb_in1k",
 }

@@ -4,11 +4,13 @@ import keras
 import numpy as np
 import pytest
 
+from harness import assert_keras_round_trip, assert_predicts
+
 import keras_senet
 
 NAMES = list(keras_senet.MODELS)
 # Width of the last feature map per family.
-FEATURES = {"SEResNet18": 512, "SEResNet34": 512}
+FEATURES = {"SEResNet18": 512, "SEResNet34": 512, "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576}
 
 
 def features(name):
@@ -83,18 +85,28 @@ def test_weights_from_file(constructor, tmp_path):
         (dict(weights=None, input_shape=(31, 64, 3)), r"at least 32x32.*input_shape=\(31, 64, 3\)"),
         (dict(weights=None, input_shape=(64, 64)), r"tuple of three integers.*input_shape=\(64, 64\)"),
         (dict(weights=None, pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
-        (dict(weights=None, variant="keras"), r"`variant`.*Received: variant='keras'"),
-        (dict(weights=None, se_placement="after"), r"`se_placement`.*Received: se_placement='after'"),
-        (dict(weights=None, se_stages=(1, 2)), r"`se_stages`.*Received: se_stages=\(1, 2\)"),
-        (dict(weights=None, se_layer="cbam"), r"`se_layer`.*Received: se_layer='cbam'"),
-        (dict(weights=None, dropout_rate=1.5), r"`dropout_rate`.*Received: dropout_rate=1.5"),
-        (dict(weights=None, se_options=dict(gate="swish")), r"`gate`.*Received: gate='swish'"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_errors_name_argument_and_value(constructor, kwargs, match):
     with pytest.raises(ValueError, match=match):
         constructor(**kwargs)
+
+
+def family(name):
+    return keras_senet.se_mobilenet if "MobileNet" in name else keras_senet.se_resnet
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_common_checks(name, tmp_path):
+    """Predict on arrays and tf.data, softmax outputs, exact .keras round trip."""
+    model = keras_senet.MODELS[name](weights=None, input_shape=(64, 64, 3))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    x = family(name).preprocess_input(x)
+    probs = assert_predicts(model, x)
+    assert probs.shape == (2, 1000)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert_keras_round_trip(model, x, tmp_path)
 
 
 class _nothing:

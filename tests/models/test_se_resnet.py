@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 import pytest
-from harness import assert_keras_round_trip, assert_predicts
 
 import keras_senet
 from keras_senet import SEResNet50, model_info
@@ -146,12 +145,17 @@ def test_other_se_layers_plug_in():
     assert (layer.gate, layer.squeeze, layer.divisor) == ("hard_sigmoid", "max", 8)
 
 
-@pytest.mark.parametrize("name", list(keras_senet.MODELS))
-def test_common_checks(name, tmp_path):
-    model = keras_senet.MODELS[name](weights=None, input_shape=(64, 64, 3))
-    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    x = keras_senet.se_resnet.preprocess_input(x)
-    probs = assert_predicts(model, x)
-    assert probs.shape == (2, 1000)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    assert_keras_round_trip(model, x, tmp_path)
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(variant="keras"), r"`variant`.*Received: variant='keras'"),
+        (dict(se_placement="after"), r"`se_placement`.*Received: se_placement='after'"),
+        (dict(se_stages=(1, 2)), r"`se_stages`.*Received: se_stages=\(1, 2\)"),
+        (dict(se_layer="cbam"), r"`se_layer`.*Received: se_layer='cbam'"),
+        (dict(dropout_rate=1.5), r"`dropout_rate`.*Received: dropout_rate=1.5"),
+        (dict(se_options=dict(gate="swish")), r"`gate`.*Received: gate='swish'"),
+    ],
+)
+def test_se_option_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SEResNet50(weights=None, **kwargs)
