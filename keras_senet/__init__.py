@@ -7,7 +7,12 @@ from keras_senet.layers import (  # noqa: F401
     SqueezeExcite,
 )
 from keras_senet.models import se_mobilenet, se_resnet  # noqa: F401
-from keras_senet.models.se_mobilenet import SEMobileNetV3Large, SEMobileNetV3Small  # noqa: F401
+from keras_senet.models.se_mobilenet import (  # noqa: F401
+    SEMobileNet,
+    SEMobileNetV2,
+    SEMobileNetV3Large,
+    SEMobileNetV3Small,
+)
 from keras_senet.models.se_resnet import (  # noqa: F401
     SENet154,
     SEResNet18,
@@ -28,6 +33,6 @@ MODELS = {
     for fn in (
         SEResNet18, SEResNet34, SEResNet50, SEResNet101, SEResNet152,
         SEResNeXt26, SEResNeXt50, SEResNeXt101, SENet154,
-        SEMobileNetV3Large, SEMobileNetV3Small,
+        SEMobileNet, SEMobileNetV2, SEMobileNetV3Large, SEMobileNetV3Small,
     )
 }

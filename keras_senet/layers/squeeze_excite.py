@@ -304,7 +304,8 @@ SE_LAYERS = {
 def get_se_layer(kind, **options):
     """Factory: `kind` is "se", "sse", "scse", or a layer class/callable.
 
-    Returns a function `make(name) -> layer` used by the model builders.
+    Returns a function `make(name, **per_block_options) -> layer` used by
+    the model builders.
     """
     if callable(kind):
         factory = kind
@@ -315,6 +316,10 @@ def get_se_layer(kind, **options):
             f"`se_layer` must be one of {sorted(SE_LAYERS)} or a callable that "
             f"returns a layer. Received: se_layer={kind!r}"
         )
-    if factory is SpatialSqueezeExcite:
-        options = {k: v for k, v in options.items() if k == "data_format"}
-    return lambda name: factory(name=name, **options)
+    def make(name, **per_block):
+        merged = {**options, **per_block}
+        if factory is SpatialSqueezeExcite:  # it has no width options
+            merged = {k: v for k, v in merged.items() if k == "data_format"}
+        return factory(name=name, **merged)
+
+    return make

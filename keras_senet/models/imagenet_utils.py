@@ -123,6 +123,25 @@ def model_inputs(input_tensor, img_input):
     return img_input
 
 
+def apply_pooling(x, pooling):
+    """The no-top head: None (feature map), "avg" or "max" global pooling."""
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def finish_model(input_tensor, img_input, outputs, name, weights, arch, **load_options):
+    """The functional model, with `weights` loaded (None, path or preset)."""
+    from keras_senet.weights import load_weights
+
+    model = keras.Model(model_inputs(input_tensor, img_input), outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights, arch=arch, **load_options)
+    return model
+
+
 def preprocess_input(x, data_format=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
     """RGB in [0, 255] -> scaled to [0, 1] and normalized per channel.
 

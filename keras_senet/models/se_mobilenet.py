@@ -1,21 +1,29 @@
-"""SE-MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019):
-SE with a hard-sigmoid gate in the inverted residual blocks.
+"""SE-MobileNet family: SE-MobileNet (v1, as in the SE paper's Table 3),
+SE-MobileNetV2 and SE-MobileNetV3 Large/Small.
 
-Built so that timm's `mobilenetv3_large_100` / `mobilenetv3_small_100`
-(and the `_minimal_` variants) convert with no architectural change:
-PyTorch-style symmetric padding on strided convs (explicit ZeroPadding2D +
-"valid"), BatchNorm epsilon 1e-5, SE width `round8(0.25 * expanded)`, head
-= global pool, 1x1 conv with bias, activation, dropout, classifier. The
-constructors mirror `keras.applications.MobileNetV3Large/Small`.
+- `SEMobileNet` / `SEMobileNetV2` mirror `keras.applications.MobileNet` /
+  `MobileNetV2` layer for layer (same names, padding, BatchNorm settings), so
+  with `se_layer=None` they are those models, and with SE they hold every
+  Keras layer plus an SE block: after each depthwise-separable block's
+  pointwise conv (v1, ratio 16, as in the paper) or after each inverted
+  residual's depthwise conv (v2, where MobileNetV3 places it).
+- `SEMobileNetV3Large/Small` (Howard et al., "Searching for MobileNetV3",
+  ICCV 2019) are built so that timm's `mobilenetv3_large_100` /
+  `mobilenetv3_small_100` convert with no architectural change:
+  PyTorch-style symmetric padding on strided convs (explicit ZeroPadding2D +
+  "valid"), BatchNorm epsilon 1e-5, SE width `round8(0.25 * expanded)`, head
+  = global pool, 1x1 conv with bias, activation, dropout, classifier. They
+  mirror `keras.applications.MobileNetV3Large/Small`.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
-from keras_senet.layers.squeeze_excite import SqueezeExcite, reduced_width
+from keras_senet.layers.squeeze_excite import SqueezeExcite, get_se_layer, reduced_width
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions  # noqa: F401
-from keras_senet.weights import PRESETS, load_weights, resolve
+from keras_senet.weights import PRESETS, resolve
 
 # One row per repeated block group, as in the paper's Tables 1 and 2:
 # (kind, repeats, kernel, stride, expansion, out channels, SE, activation).
@@ -47,9 +55,15 @@ ARCHS = {
 
 
 def preprocess_input(x, data_format=None):
-    """A pass-through, as in keras.applications.mobilenet_v3: the models
-    normalize RGB in [0, 255] themselves (`include_preprocessing=True`)."""
-    return x
+    """RGB in [0, 255] -> [-1, 1], the input of `SEMobileNet` and
+    `SEMobileNetV2` (as keras.applications.mobilenet / mobilenet_v2).
+
+    SE-MobileNetV3 normalizes inside the model (`include_preprocessing=True`);
+    give it raw [0, 255] images (as keras.applications.mobilenet_v3).
+    """
+    if isinstance(x, (list, tuple)) or np.isscalar(x) or isinstance(x, np.ndarray):
+        return np.asarray(x, "float32") / 127.5 - 1.0
+    return keras.ops.cast(x, "float32") / 127.5 - 1.0
 
 
 def round8(v):
@@ -173,15 +187,9 @@ def SEMobileNetV3(
         if dropout_rate:
             x = layers.Dropout(dropout_rate, name="top_dropout")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    model = keras.Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
-    if weights is not None:
-        load_weights(model, weights, arch=arch)
-    return model
+    else:
+        x = imagenet_utils.apply_pooling(x, pooling)
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch)
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -247,3 +255,210 @@ def _constructor(fn_name, arch, title, keras_name):
 
 SEMobileNetV3Large = _constructor("SEMobileNetV3Large", "se_mobilenet_v3_large", "SE-MobileNetV3-Large", "MobileNetV3Large")
 SEMobileNetV3Small = _constructor("SEMobileNetV3Small", "se_mobilenet_v3_small", "SE-MobileNetV3-Small", "MobileNetV3Small")
+
+
+# SE-MobileNet (v1): (pointwise filters, stride) of the 13 separable blocks.
+V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+# SE-MobileNetV2: (expansion, filters, repeats, first stride), the paper's Table 2.
+V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def _keras_bn(name, momentum):
+    axis = -1 if keras.config.image_data_format() == "channels_last" else 1
+    return layers.BatchNormalization(axis=axis, epsilon=1e-3, momentum=momentum, name=name)
+
+
+def _tf_pad(x, name):
+    """keras.applications' padding before a 3x3/2 conv: TF's "same" split
+    (one more pixel at the end on even sizes)."""
+    spatial = x.shape[1:3] if keras.config.image_data_format() == "channels_last" else x.shape[2:4]
+    top, left = [0 if (d is None or d % 2 == 0) else 1 for d in spatial]
+    return layers.ZeroPadding2D(((top, 1), (left, 1)), name=name)(x)
+
+
+def _se_factory(se_layer, defaults, se_options):
+    if se_layer is None:
+        return None
+    options = dict(se_options or {})
+    if se_layer in ("se", "scse"):
+        options = {**defaults, **options}
+    return get_se_layer(se_layer, data_format=keras.config.image_data_format(), **options)
+
+
+def apply_separable_block(x, filters, stride, depth_multiplier, se, *, block_id):
+    """MobileNet v1 block (keras.applications names) with SE after the pointwise conv."""
+    if stride == 1:
+        padding = "same"
+    else:
+        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
+        padding = "valid"
+    x = layers.DepthwiseConv2D(3, stride, padding=padding, depth_multiplier=depth_multiplier,
+                               use_bias=False, name=f"conv_dw_{block_id}")(x)
+    x = _keras_bn(f"conv_dw_{block_id}_bn", 0.99)(x)
+    x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
+    x = _keras_bn(f"conv_pw_{block_id}_bn", 0.99)(x)
+    x = layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
+    if se:
+        x = se(f"conv_pw_{block_id}_se")(x)
+    return x
+
+
+def apply_inverted_residual_block(x, expansion, stride, filters, se, se_ratio=4, *, block_id):
+    """MobileNetV2 block (keras.applications names) with SE after the
+    depthwise conv, `in_channels / se_ratio` wide (the EfficientNet rule)."""
+    channel_axis = -1 if keras.config.image_data_format() == "channels_last" else 1
+    in_channels = x.shape[channel_axis]
+    inputs = x
+    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    if block_id:
+        x = layers.Conv2D(expansion * in_channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
+        x = _keras_bn(prefix + "expand_BN", 0.999)(x)
+        x = layers.ReLU(6.0, name=prefix + "expand_relu")(x)
+    if stride == 2:
+        x = _tf_pad(x, prefix + "pad")
+    x = layers.DepthwiseConv2D(3, stride, padding="same" if stride == 1 else "valid",
+                               use_bias=False, name=prefix + "depthwise")(x)
+    x = _keras_bn(prefix + "depthwise_BN", 0.999)(x)
+    x = layers.ReLU(6.0, name=prefix + "depthwise_relu")(x)
+    if se:
+        x = se(prefix + "se", reduced_channels=max(1, int(in_channels / se_ratio)))(x)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
+    x = _keras_bn(prefix + "project_BN", 0.999)(x)
+    if in_channels == filters and stride == 1:
+        return layers.Add(name=prefix + "add")([inputs, x])
+    return x
+
+
+def _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
+                            alpha, dropout, input_shape, arch):
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation, PRESETS)
+    if not alpha > 0:
+        raise ValueError(f"`alpha` must be positive. Received: alpha={alpha!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape, default_size=224, min_size=32,
+        data_format=keras.config.image_data_format(), weights=weights,
+    )
+    resolve(weights, arch)
+    return input_shape
+
+
+def SEMobileNet(
+    input_shape=None,
+    alpha=1.0,
+    depth_multiplier=1,
+    dropout=1e-3,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=16,
+    se_layer="se",
+    se_options=None,
+):
+    """Instantiates SE-MobileNet: MobileNet v1 with an SE block after every
+    depthwise-separable block (Hu et al., Table 3: 569 -> 572 MFLOPs,
+    top-1 error 29.4% -> 25.3% in the TPAMI version's retrained baseline).
+
+    Mirrors `keras.applications.MobileNet` (same arguments, layer names and
+    defaults); call `keras_senet.se_mobilenet.preprocess_input` first (RGB
+    in [0, 255] -> [-1, 1]). No public ImageNet weights exist for it.
+
+    Args:
+        input_shape, alpha, depth_multiplier, dropout, include_top, weights,
+        input_tensor, pooling, classes, classifier_activation, name: as in
+            `keras.applications.MobileNet`.
+        se_ratio: SE reduction ratio (paper: 16; width `C // r`).
+        se_layer: "se", "sse", "scse", a callable `f(name)`, or None (then
+            this is keras.applications.MobileNet).
+        se_options: further SE layer options, e.g. `{"gate": "hard_sigmoid"}`.
+
+    Example:
+        >>> model = keras_senet.SEMobileNet(weights=None, classes=10)
+    """
+    input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
+                                          alpha, dropout, input_shape, "se_mobilenet")
+    se = _se_factory(se_layer, dict(ratio=se_ratio), se_options)
+    img_input = imagenet_utils.model_input(input_tensor, input_shape)
+    x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(img_input)
+    x = _keras_bn("conv1_bn", 0.99)(x)
+    x = layers.ReLU(6.0, name="conv1_relu")(x)
+    for block_id, (filters, stride) in enumerate(V1_BLOCKS, start=1):
+        x = apply_separable_block(x, int(filters * alpha), stride, depth_multiplier, se, block_id=block_id)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
+        x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
+        x = layers.Reshape((classes,), name="reshape_2")(x)
+        x = layers.Activation(classifier_activation, name="predictions")(x)
+    else:
+        x = imagenet_utils.apply_pooling(x, pooling)
+    name = name or f"se_mobilenet_{alpha:0.2f}_{input_shape[0] or 224}"
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet")
+
+
+def SEMobileNetV2(
+    input_shape=None,
+    alpha=1.0,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=4,
+    se_layer="se",
+    se_options=None,
+):
+    """Instantiates SE-MobileNetV2: MobileNetV2 with SE in every inverted
+    residual block, after the depthwise conv (where MobileNetV3 puts it).
+
+    Mirrors `keras.applications.MobileNetV2` (arguments, layer names,
+    defaults); call `keras_senet.se_mobilenet.preprocess_input` first. No
+    public ImageNet weights exist for it.
+
+    Args:
+        input_shape, alpha, include_top, weights, input_tensor, pooling,
+        classes, classifier_activation, name: as in keras.applications.
+        se_ratio: the SE width is the block's input width / `se_ratio`
+            (default 4: the EfficientNet rule; the SE sits on the expanded
+            width, so a ratio of the expanded width would cost ~6x more).
+        se_layer: "se", "sse", "scse", a callable `f(name)`, or None (then
+            this is keras.applications.MobileNetV2).
+        se_options: further SE layer options (default sigmoid gate).
+
+    Example:
+        >>> model = keras_senet.SEMobileNetV2(weights=None, alpha=0.75)
+    """
+    input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
+                                          alpha, 0.0, input_shape, "se_mobilenet_v2")
+    se = _se_factory(se_layer, {}, se_options)
+    img_input = imagenet_utils.model_input(input_tensor, input_shape)
+    x = layers.Conv2D(round8(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1")(img_input)
+    x = _keras_bn("bn_Conv1", 0.999)(x)
+    x = layers.ReLU(6.0, name="Conv1_relu")(x)
+    block_id = 0
+    for expansion, filters, repeats, stride in V2_BLOCKS:
+        for r in range(repeats):
+            x = apply_inverted_residual_block(x, expansion, stride if r == 0 else 1,
+                                              round8(int(filters * alpha)), se, se_ratio, block_id=block_id)
+            block_id += 1
+    last = round8(1280 * alpha) if alpha > 1.0 else 1280
+    x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
+    x = _keras_bn("Conv_1_bn", 0.999)(x)
+    x = layers.ReLU(6.0, name="out_relu")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = imagenet_utils.apply_pooling(x, pooling)
+    name = name or f"se_mobilenetv2_{alpha:0.2f}_{input_shape[0] or 224}"
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet_v2")

@@ -22,7 +22,7 @@ from keras import layers
 from keras_senet.layers.squeeze_excite import get_se_layer
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
-from keras_senet.weights import PRESETS, load_weights, resolve
+from keras_senet.weights import PRESETS, resolve
 
 # One row per architecture. depths: blocks per stage (conv2..conv5).
 # groups / base_width: ResNeXt cardinality and width per group (64 = ResNet).
@@ -226,15 +226,9 @@ def SEResNet(
         if dropout:
             x = layers.Dropout(dropout, name="top_dropout")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    model = keras.Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
-    if weights is not None:
-        load_weights(model, weights, arch=arch, variant=variant)
-    return model
+    else:
+        x = imagenet_utils.apply_pooling(x, pooling)
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch, variant=variant)
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.

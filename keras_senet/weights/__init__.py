@@ -41,8 +41,10 @@ def resolve(weights, arch):
     name = DEFAULT_PRESETS.get(arch) if weights == "imagenet" else weights
     if name is None:
         raise ValueError(
-            f"No ImageNet weights are registered for `{arch}`. Use `weights=None` "
-            f"(random initialization) or a weights file. Received: weights={weights!r}"
+            f"No public ImageNet weights exist for `{arch}`: train it (model.fit; "
+            "the SE paper's recipe is SGD, momentum 0.9, lr 0.6 for batch 1024 "
+            "divided by 10 every 30 epochs) or pass a weights file. Use "
+            f"`weights=None` for random initialization. Received: weights={weights!r}"
         )
     if name not in presets_for(arch):
         raise ValueError(

@@ -10,7 +10,10 @@ import keras_senet
 
 NAMES = list(keras_senet.MODELS)
 # Width of the last feature map per family.
-FEATURES = {"SEResNet18": 512, "SEResNet34": 512, "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576}
+FEATURES = {
+    "SEResNet18": 512, "SEResNet34": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280,
+    "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576,
+}
 
 
 def features(name):

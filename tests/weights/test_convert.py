@@ -38,7 +38,7 @@ def test_parity_odd_size(timm_name, tmp_path):
     check_parity(timm_name, 97, tmp_path)
 
 
-@pytest.mark.parametrize("timm_name", ["legacy_seresnet50", "seresnet50"])
+@pytest.mark.parametrize("timm_name", ["legacy_seresnet50", "seresnet50", "mobilenetv3_large_100"])
 def test_parity_224(timm_name, tmp_path):
     check_parity(timm_name, 224, tmp_path)
 
