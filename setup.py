@@ -16,7 +16,7 @@ setup(
         "convert": ["torch", "timm"],
         "data": ["tensorflow-datasets"],
         "export": ["tf2onnx", "onnxruntime"],
-        "test": ["pytest", "torch", "timm"],
+        "test": ["pytest", "torch", "timm", "tf2onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": ["keras-senet=keras_senet.cli:main"]},
 )

@@ -19,6 +19,7 @@ uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
 import keras
 from keras import layers
 
+from keras_senet.layers.grouped_conv import GroupedConv2D
 from keras_senet.layers.squeeze_excite import get_se_layer
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
@@ -62,7 +63,10 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
         padding = "valid"
     else:  # stride 1: TF's "same" is symmetric here, like PyTorch's padding
         padding = "same" if kernel_size > 1 else "valid"
-    x = layers.Conv2D(
+    # Grouped convs run group by group (same weights): faster on CPU and
+    # exportable to ONNX, unlike Keras' XLA path for Conv2D(groups > 1).
+    conv = GroupedConv2D if groups > 1 else layers.Conv2D
+    x = conv(
         filters, kernel_size, strides=strides, padding=padding, groups=groups,
         use_bias=False, name=name + "_conv",
     )(x)
