@@ -15,8 +15,8 @@ setup(
         # PyTorch and timm for reading .pth checkpoints and parity checks.
         "convert": ["torch", "timm"],
         "data": ["tensorflow-datasets"],
-        "export": ["tf2onnx", "onnxruntime"],
-        "test": ["pytest", "torch", "timm", "tf2onnx", "onnxruntime"],
+        "export": ["tf2onnx", "onnxruntime", "ai-edge-litert"],
+        "test": ["pytest", "torch", "timm", "tf2onnx", "onnxruntime", "ai-edge-litert"],
     },
     entry_points={"console_scripts": ["keras-senet=keras_senet.cli:main"]},
 )

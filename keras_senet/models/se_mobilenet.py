@@ -158,12 +158,18 @@ def SEMobileNetV3(
     if include_preprocessing:
         # Raw RGB in [0, 255] as keras.applications' MobileNetV3; the reference
         # weights expect ImageNet mean/std normalization.
-        mean = [255 * m for m in (0.485, 0.456, 0.406)]
-        variance = [(255 * s) ** 2 for s in (0.229, 0.224, 0.225)]
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
         axis = -1 if data_format == "channels_last" else 1
         if input_shape[axis] != 3:  # other channel counts: the RGB averages
-            mean, variance = [sum(mean) / 3] * input_shape[axis], [sum(variance) / 3] * input_shape[axis]
-        x = layers.Normalization(axis=axis, mean=mean, variance=variance, name="preprocessing")(x)
+            mean, std = [sum(mean) / 3] * input_shape[axis], [sum(std) / 3] * input_shape[axis]
+        # (x / 255 - mean) / std as one scale and offset per channel; constants
+        # in the graph (a Normalization layer's captured tensors would become
+        # extra inputs of an ONNX export).
+        scale = [1 / (255 * s) for s in std]
+        offset = [-m / s for m, s in zip(mean, std)]
+        if data_format == "channels_first":
+            scale, offset = [[[v]] for v in scale], [[[v]] for v in offset]
+        x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
     head_activation = "relu" if minimalistic else "hard_swish"
     stem = 16 if alpha < 0.75 else round8(16 * alpha)
     x = apply_conv(x, stem, 3, 2, activation=head_activation, name="stem")
