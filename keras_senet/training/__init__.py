@@ -1,0 +1,1 @@
+"""Training helpers: local datasets (more to come: strategies, recipes)."""
