@@ -4,6 +4,7 @@
     keras-senet info --all --run                every model, with a timed forward pass
     keras-senet presets                         ImageNet weight presets
     keras-senet convert --timm-model NAME --checkpoint FILE --output OUT.keras
+    keras-senet export SEResNet50 --format tflite --quantize float16 --output m.tflite
 """
 
 import argparse
@@ -104,6 +105,66 @@ def cmd_presets(args):
     print("* default for weights='imagenet'; top-1/top-5: timm's ImageNet-1k validation results")
 
 
+def _family(name):
+    import keras_senet
+
+    return keras_senet.se_mobilenet if "MobileNet" in name else keras_senet.se_resnet
+
+
+def _calibration(path, model, name, limit=200):
+    import numpy as np
+
+    if path.endswith(".npy"):
+        return [np.load(path)[:limit].astype("float32")]
+    if name is None:
+        raise SystemExit("keras-senet export: with a .keras file, give --calibration as a .npy "
+                         "file of already preprocessed inputs")
+    import keras
+
+    height, width = model.input_shape[1:3]
+    files = sorted(f for f in os.listdir(path) if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))[:limit]
+    if not files:
+        raise SystemExit(f"keras-senet export: no .jpg/.png/.bmp images in {path}")
+    images = np.stack([keras.utils.img_to_array(keras.utils.load_img(os.path.join(path, f), target_size=(height, width)))
+                       for f in files])
+    return [np.asarray(_family(name).preprocess_input(images), "float32")]
+
+
+def cmd_export(args):
+    import keras
+
+    import keras_senet
+    from keras_senet import export
+
+    name = None
+    if os.path.exists(args.model):
+        model = keras.saving.load_model(args.model)
+    elif args.model in keras_senet.MODELS:
+        name = args.model
+        weights = None if args.weights == "none" else args.weights
+        size = args.input_size
+        model = keras_senet.MODELS[name](weights=weights, input_shape=(size, size, 3))
+    else:
+        raise SystemExit(
+            f"keras-senet export: {args.model!r} is neither a file nor a model name ({', '.join(keras_senet.MODELS)})"
+        )
+    quantize = None if args.quantize == "none" else args.quantize
+    if args.format != "tflite" and quantize:
+        raise SystemExit("keras-senet export: --quantize applies to --format tflite only")
+    if args.format == "saved_model":
+        preprocess = _family(name).preprocess_input if (args.raw_input and name) else None
+        if args.raw_input and not name:
+            raise SystemExit("keras-senet export: --raw-input needs a model name (its preprocessing is known)")
+        report = export.to_saved_model(model, args.output, preprocess=preprocess)
+    elif args.format == "onnx":
+        report = export.to_onnx(model, args.output, opset=args.opset)
+    else:
+        data = _calibration(args.calibration, model, name) if args.calibration else None
+        report = export.to_tflite(model, args.output, quantize=quantize, representative_data=data,
+                                  int8_io=args.int8_io)
+    print(report)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-senet",
@@ -135,6 +196,29 @@ def build_parser():
         "size/crop fraction and source format.",
     )
     presets.set_defaults(func=cmd_presets)
+
+    exp = sub.add_parser(
+        "export",
+        help="export a model to SavedModel, TFLite or ONNX, verified",
+        description="Export a .keras file or a named model (with preset weights) and check the "
+        "exported file against Keras in its own runtime; prints size, difference, top-1 "
+        "agreement and, for TFLite, the LiteRT batch-1 latency.",
+    )
+    exp.add_argument("model", help="a .keras file, or a constructor name such as SEResNet50")
+    exp.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"), help="output format")
+    exp.add_argument("--output", required=True, help="output path (a directory for saved_model)")
+    exp.add_argument("--weights", default="imagenet",
+                     help="for a model name: 'imagenet' (default), a preset name, a weights file, or 'none'")
+    exp.add_argument("--input-size", type=int, default=224, help="for a model name: square input side (default 224)")
+    exp.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
+                     help="TFLite quantization (int8 needs --calibration)")
+    exp.add_argument("--calibration",
+                     help="int8 calibration data: a folder of images (model names only) or a .npy of preprocessed inputs")
+    exp.add_argument("--int8-io", action="store_true", help="with int8: int8 input and output tensors")
+    exp.add_argument("--raw-input", action="store_true",
+                     help="saved_model: include the model's preprocessing; the signature takes uint8 RGB")
+    exp.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    exp.set_defaults(func=cmd_export)
 
     convert = sub.add_parser(
         "convert",

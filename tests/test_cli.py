@@ -10,7 +10,7 @@ from keras_senet.cli import build_parser, main
 
 
 def test_help_explains_every_flag():
-    for command in ("info", "convert", "presets"):
+    for command in ("info", "convert", "presets", "export"):
         parser = build_parser()._subparsers._group_actions[0].choices[command]
         for action in parser._actions:
             if action.dest != "help":
@@ -65,3 +65,41 @@ def test_presets_lists_every_preset(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in PRESETS)
     assert "seresnet50.ra2_in1k *" in out
+
+
+def test_export_named_model_and_keras_file(tmp_path, capsys):
+    import keras_senet
+
+    assert main(["export", "SEMobileNetV3Small", "--weights", "none", "--input-size", "64",
+                 "--format", "tflite", "--quantize", "float16", "--output", str(tmp_path / "m.tflite")]) == 0
+    assert "tflite/float16" in capsys.readouterr().out and (tmp_path / "m.tflite").exists()
+    model = keras_senet.SEResNet18(weights=None, input_shape=(64, 64, 3), classes=5)
+    model.save(tmp_path / "r18.keras")
+    np.save(tmp_path / "calibration.npy", np.random.default_rng(0).normal(size=(8, 64, 64, 3)).astype("float32"))
+    assert main(["export", str(tmp_path / "r18.keras"), "--format", "tflite", "--quantize", "int8",
+                 "--calibration", str(tmp_path / "calibration.npy"), "--output", str(tmp_path / "r18.tflite")]) == 0
+    assert main(["export", str(tmp_path / "r18.keras"), "--format", "onnx", "--output", str(tmp_path / "r18.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "tflite/int8" in out and "onnx ->" in out
+
+
+def test_export_errors(tmp_path):
+    with pytest.raises(SystemExit, match="neither a file nor a model name"):
+        main(["export", "SEResNet51", "--format", "onnx", "--output", str(tmp_path / "x.onnx")])
+    with pytest.raises(SystemExit, match="--quantize applies to --format tflite only"):
+        main(["export", "SEResNet18", "--weights", "none", "--format", "onnx", "--quantize", "int8",
+              "--output", str(tmp_path / "x.onnx")])
+
+
+def test_export_int8_with_an_image_folder(tmp_path, capsys):
+    import keras
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        keras.utils.save_img(folder / f"{i}.png", rng.integers(0, 256, (80, 70, 3)).astype("uint8"))
+    assert main(["export", "SEResNet18", "--weights", "none", "--input-size", "64", "--format", "tflite",
+                 "--quantize", "int8", "--int8-io", "--calibration", str(folder),
+                 "--output", str(tmp_path / "m.tflite")]) == 0
+    assert "tflite/int8" in capsys.readouterr().out
