@@ -20,6 +20,7 @@ from keras_senet.models.se_resnet import (  # noqa: F401
     SEResNet50,
     SEResNet101,
     SEResNet152,
+    SEResNetCIFAR,
     SEResNeXt26,
     SEResNeXt50,
     SEResNeXt101,

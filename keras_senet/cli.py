@@ -5,6 +5,7 @@
     keras-senet presets                         ImageNet weight presets
     keras-senet convert --timm-model NAME --checkpoint FILE --output OUT.keras
     keras-senet export SEResNet50 --format tflite --quantize float16 --output m.tflite
+    keras-senet train --model SEResNet50 --weights imagenet --dataset imagenette --epochs 5 --output run
 """
 
 import argparse
@@ -165,6 +166,84 @@ def cmd_export(args):
     print(report)
 
 
+def _preprocess_for(name):
+    """Input scaling for a model name: what its weights were trained with."""
+    from keras_senet.models import se_mobilenet
+    from keras_senet.training.pipeline import normalize
+
+    if name.startswith("SEMobileNetV3"):
+        return None  # built into the model: it takes [0, 255]
+    if name.startswith("SEMobileNet"):
+        return lambda x: se_mobilenet.preprocess_input(x) if x.shape[-1] == 3 else normalize(x)
+    return normalize
+
+
+def cmd_train(args):
+    from keras_senet.training import strategy as strategies
+
+    if args.cpu_replicas > 1:
+        strategies.split_cpu(args.cpu_replicas)  # before TensorFlow starts its devices
+    import keras
+
+    from keras_senet import training
+
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+    weights = None if args.weights in (None, "none") else args.weights
+    source, info = training.load_source(args.dataset, "train", args.data_dir)
+    val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
+    channels = 3 if weights or info.channels == 3 else info.channels
+    size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
+    strategy = strategies.get_strategy(args.strategy)
+    recipe = training.get_recipe(
+        args.recipe or ("finetune" if weights else "cosine"),
+        epochs=args.epochs, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        frozen_epochs=args.frozen_epochs if weights else 0, weight_decay=args.weight_decay,
+        **({"base_lr": args.lr, "base_batch": args.batch_size} if args.lr else {}),
+    )
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(training.recipes.mixed_precision_policy())
+    preprocess = _preprocess_for(args.model)
+    common = dict(image_size=size, batch_size=args.batch_size, channels=channels, preprocess=preprocess,
+                  seed=args.seed, deterministic=args.deterministic)
+    train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
+    val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common)
+    used = min(info.num_examples, args.limit or info.num_examples)
+    steps = training.steps_per_epoch(used, args.batch_size)
+    if steps < 1:
+        raise ValueError(f"`--batch-size` {args.batch_size} is larger than the {used} training examples")
+    options = {"depth": args.depth} if args.model == "SEResNetCIFAR" else {}
+    if args.no_se:
+        options["se_layer"] = None
+    with strategy.scope():
+        model = training.build_classifier(
+            args.model, classes=info.num_classes, weights=weights, input_shape=(size, size, channels),
+            dropout_rate=0.2 if weights else 0.0, **options,
+        )
+    print(f"{model.name}: {model.count_params():,} parameters; {used} training images "
+          f"({info.num_classes} classes) from {info.name}; {strategy.num_replicas_in_sync} replica(s) "
+          f"({type(strategy).__name__}); recipe {recipe.name}, peak lr "
+          f"{training.recipes.learning_rate(recipe, args.batch_size):g}, global batch {args.batch_size}")
+    training.train(
+        model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
+        output_dir=args.output, val_data=val_data, strategy=strategy,
+        backup_freq=args.backup_freq if args.backup_freq == "epoch" else int(args.backup_freq),
+        verbose=args.verbose,
+    )
+    loss, accuracy = model.evaluate(val_data, verbose=0)
+    count = min(args.val_limit or val_info.num_examples, val_info.num_examples)
+    print(f"{val_info.split} accuracy {accuracy:.4f} (loss {loss:.4f}) on {count} images")
+    if training.is_chief():
+        path = os.path.join(args.output, "model.keras")
+        model.save(path)
+        print(f"saved {path}")
+        if args.export_tflite:
+            from keras_senet import export
+
+            sample, _ = training.pipeline.take_arrays(val_data, 8)
+            print(export.to_tflite(model, os.path.join(args.output, "model.tflite"), sample=sample))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-senet",
@@ -219,6 +298,55 @@ def build_parser():
                      help="saved_model: include the model's preprocessing; the signature takes uint8 RGB")
     exp.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     exp.set_defaults(func=cmd_export)
+
+    tr = sub.add_parser(
+        "train",
+        help="train or fine-tune a model with model.fit (any tf.distribute strategy)",
+        description="Train a model on a tfds dataset, an image folder or Fashion-MNIST idx files. "
+        "A run killed and restarted with the same command resumes from its last backup "
+        "(OUTPUT/backup). OUTPUT gets model.keras, best.keras, history.csv and TensorBoard logs.",
+    )
+    tr.add_argument("--model", required=True,
+                    help="constructor name (e.g. SEResNet50, SEMobileNetV3Large) or SEResNetCIFAR")
+    tr.add_argument("--weights", default="none",
+                    help="'none' (default: from scratch), 'imagenet', a preset name or a weights file; "
+                    "with weights a new head is trained for the dataset's classes")
+    tr.add_argument("--dataset", required=True,
+                    help="tfds name (imagenette, cifar10, tf_flowers...), an image folder "
+                    "(<class>/*.jpg or train/ and validation/), or a folder of Fashion-MNIST idx files; "
+                    "'fashion_mnist' uses Debian's dataset-fashion-mnist when installed")
+    tr.add_argument("--data-dir", help="tfds data directory")
+    tr.add_argument("--val-split", default="validation",
+                    help="evaluation split (default validation; tfds falls back to test if absent)")
+    tr.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    tr.add_argument("--batch-size", type=int, default=64,
+                    help="global batch over all replicas (default 64); the lr scales with it")
+    tr.add_argument("--image-size", type=int, help="square input side (default 224; 32 for SEResNetCIFAR)")
+    tr.add_argument("--recipe", choices=("paper", "cosine", "cifar", "finetune"),
+                    help="training recipe (default finetune with --weights, else cosine); see keras_senet.training.recipes")
+    tr.add_argument("--lr", type=float, help="peak learning rate for this batch size (overrides the recipe's scaling)")
+    tr.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default: the recipe's)")
+    tr.add_argument("--label-smoothing", type=float, help="label smoothing (default: the recipe's)")
+    tr.add_argument("--weight-decay", type=float, help="weight decay (default: the recipe's)")
+    tr.add_argument("--frozen-epochs", type=int, help="with --weights: epochs training the head only (default 1)")
+    tr.add_argument("--depth", type=int, default=20, help="SEResNetCIFAR depth, 6n+2 (default 20)")
+    tr.add_argument("--no-se", action="store_true", help="the same network without SE blocks (a baseline)")
+    tr.add_argument("--limit", type=int, help="use the first N training images")
+    tr.add_argument("--val-limit", type=int, help="use the first N evaluation images")
+    tr.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker", "tpu"), default="auto",
+                    help="tf.distribute strategy; auto: TPU, TF_CONFIG cluster, several GPUs, else default")
+    tr.add_argument("--cpu-replicas", type=int, default=1,
+                    help="split the CPU into N logical devices (MirroredStrategy on a CPU-only machine)")
+    tr.add_argument("--mixed-precision", action="store_true",
+                    help="mixed_float16 on GPUs with tensor cores, mixed_bfloat16 on TPUs (nothing on CPUs)")
+    tr.add_argument("--seed", type=int, help="seed for weights, shuffling and augmentation")
+    tr.add_argument("--deterministic", action="store_true", help="fixed element order in the input pipeline")
+    tr.add_argument("--backup-freq", default="epoch", help="back up every epoch (default) or every N batches")
+    tr.add_argument("--export-tflite", action="store_true", help="also export OUTPUT/model.tflite, verified")
+    tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                    help="1: progress bar (default), 2: a line per epoch, 0: silent")
+    tr.add_argument("--output", required=True, help="run folder")
+    tr.set_defaults(func=cmd_train)
 
     convert = sub.add_parser(
         "convert",

@@ -206,6 +206,33 @@ def decode_predictions(preds, top=5):
     return results
 
 
+def resize_center_crop(image, input_size, crop_pct=0.875, interpolation="bilinear"):
+    """Resize the shorter side to `floor(input_size / crop_pct)` (antialiased)
+    and center-crop `input_size` square, as torchvision's Resize + CenterCrop.
+
+    Args:
+        image: a (H, W, C) tensor.
+
+    Returns:
+        A float32 (input_size, input_size, C) tensor.
+    """
+    import math
+
+    import tensorflow as tf
+
+    scale_size = math.floor(input_size / crop_pct)
+    image = tf.cast(image, tf.float32)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    short = tf.minimum(h, w)
+    # torchvision's Resize(int): the longer side is truncated, not rounded
+    new_h = tf.where(h == short, scale_size, (scale_size * h) // short)
+    new_w = tf.where(w == short, scale_size, (scale_size * w) // short)
+    image = tf.image.resize(image, tf.stack([new_h, new_w]), method=interpolation, antialias=True)
+    top = tf.cast(tf.round(tf.cast(new_h - input_size, tf.float32) / 2), tf.int32)
+    left = tf.cast(tf.round(tf.cast(new_w - input_size, tf.float32) / 2), tf.int32)
+    return image[top:top + input_size, left:left + input_size]
+
+
 def eval_transform(input_size=224, crop_pct=0.875, interpolation="bilinear",
                    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
     """The reference evaluation transform for one image, as a tf function.
@@ -218,8 +245,6 @@ def eval_transform(input_size=224, crop_pct=0.875, interpolation="bilinear",
     Returns:
         A function (H, W, 3) RGB image in [0, 255] -> (size, size, 3) float32.
     """
-    import math
-
     import tensorflow as tf
 
     if interpolation not in ("bilinear", "bicubic", "nearest", "area"):
@@ -227,19 +252,9 @@ def eval_transform(input_size=224, crop_pct=0.875, interpolation="bilinear",
             "`interpolation` must be 'bilinear', 'bicubic', 'nearest' or 'area'. "
             f"Received: interpolation={interpolation!r}"
         )
-    scale_size = math.floor(input_size / crop_pct)
 
     def transform(image):
-        image = tf.cast(image, tf.float32)
-        h, w = tf.shape(image)[0], tf.shape(image)[1]
-        short = tf.minimum(h, w)
-        # torchvision's Resize(int): the longer side is truncated, not rounded
-        new_h = tf.where(h == short, scale_size, (scale_size * h) // short)
-        new_w = tf.where(w == short, scale_size, (scale_size * w) // short)
-        image = tf.image.resize(image, tf.stack([new_h, new_w]), method=interpolation, antialias=True)
-        top = tf.cast(tf.round(tf.cast(new_h - input_size, tf.float32) / 2), tf.int32)
-        left = tf.cast(tf.round(tf.cast(new_w - input_size, tf.float32) / 2), tf.int32)
-        image = image[top:top + input_size, left:left + input_size]
+        image = resize_center_crop(image, input_size, crop_pct, interpolation)
         image = tf.round(tf.clip_by_value(image, 0.0, 255.0))  # as PIL: uint8 pixels
         image = tf.ensure_shape(image, (input_size, input_size, 3))
         return preprocess_input(image, "channels_last", mean, std)

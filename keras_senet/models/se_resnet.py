@@ -77,7 +77,10 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
 
 
 def apply_stem(x, stem, stem_width, stem_out, pool, *, name="conv1"):
-    """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool."""
+    """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool; or, for
+    CIFAR-size images, one 3x3/1 conv and no pool."""
+    if stem == "cifar":
+        return apply_conv_bn(x, stem_out, 3, 1, name=name)
     if stem == "7x7":
         x = apply_conv_bn(x, stem_out, 7, 2, name=name)
     else:
@@ -155,6 +158,7 @@ def SEResNet(
     stem="7x7",
     stem_width=64,
     stem_out=64,
+    widths=(64, 128, 256, 512),
     down_kernel=1,
     avg_down=False,
     dropout=0.0,
@@ -174,6 +178,8 @@ def SEResNet(
     classifier_activation="softmax",
     name="se_resnet",
     arch=None,
+    default_size=224,
+    min_size=32,
 ):
     """Generic SE-ResNet builder; the named constructors call it with a row
     of `ARCHS`. Arguments are documented on the constructors."""
@@ -194,7 +200,7 @@ def SEResNet(
         raise ValueError(f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout!r}")
     data_format = keras.config.image_data_format()
     input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
+        input_shape, default_size=default_size, min_size=min_size, data_format=data_format, weights=weights
     )
     preset = resolve(weights, arch)
     if preset and variant not in (None, preset["variant"]):
@@ -215,7 +221,7 @@ def SEResNet(
 
     x = apply_stem(img_input, stem, stem_width, stem_out, "ceil" if variant == "caffe" else "pad")
     apply_block = apply_basic_block if block == "basic" else apply_bottleneck_block
-    for stage, (depth, filters) in enumerate(zip(depths, (64, 128, 256, 512)), start=2):
+    for stage, (depth, filters) in enumerate(zip(depths, widths), start=2):
         for i in range(depth):
             x = apply_block(
                 x, filters, 2 if (i == 0 and stage > 2) else 1,
@@ -331,3 +337,56 @@ SENet154 = _constructor(
     "SE-ResNeXt-152 (64x4d) with a three-conv stem, 3x3 projection shortcuts "
     "and a first 1x1 conv half as wide as the 3x3; the ILSVRC 2017 winner.",
 )
+
+
+def SEResNetCIFAR(
+    depth=20,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    width=16,
+    se_ratio=16,
+    se_stages=(2, 3, 4),
+    se_placement="standard",
+    se_layer="se",
+    se_options=None,
+):
+    """SE-ResNet for 32x32 images, as in the paper's CIFAR experiments.
+
+    He et al.'s CIFAR ResNet-`depth` (depth = 6n + 2: 20, 32, 44, 56, 110):
+    a 3x3 stem, three stages of n basic blocks `width`, 2x and 4x wide, the
+    second and third strided, and global pooling. SE follows the paper: on
+    each residual branch, C // `se_ratio` units. `se_layer=None` gives the
+    plain ResNet with the same layers otherwise.
+
+    Args:
+        depth: 6n + 2 layers.
+        weights: None or the path to a Keras weights file (no presets).
+        width: channels of the first stage (16 in the paper).
+        Others: as for `SEResNet50`; inputs default to (32, 32, 3), any
+            size of at least 8 works.
+
+    Example:
+        >>> model = SEResNetCIFAR(20, input_shape=(28, 28, 1), classes=10)
+    """
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"`depth` must be 6n + 2 (20, 32, 56, 110...). Received: depth={depth!r}")
+    n = (depth - 2) // 6
+    return SEResNet(
+        depths=(n, n, n), block="basic", stem="cifar", stem_out=width,
+        widths=(width, 2 * width, 4 * width), variant="torch",
+        se_ratio=se_ratio, se_stages=se_stages, se_placement=se_placement, se_layer=se_layer,
+        # the authors' width C // r, not timm's multiple of 8
+        se_options={"divisor": None, **(se_options or {})} if se_layer in ("se", "scse") else se_options,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        name=name or (f"se_resnet{depth}_cifar" if se_layer else f"resnet{depth}_cifar"),
+        arch="se_resnet_cifar", default_size=32, min_size=8,
+    )

@@ -1,0 +1,163 @@
+"""tf.data input pipelines: augmentation, normalization, batching.
+
+Training: ImageNet-style random resized crop (area 8%-100%, aspect 3/4-4/3)
+and horizontal flip, or for small images (under 64 px) the CIFAR recipe (pad
+4, random crop, flip). Evaluation: resize the shorter side to size / crop_pct
+and center-crop, as the presets' reference transform does. Random ops are
+stateless with per-example seeds drawn from a seeded `Dataset.random`, so a
+`seed` with `deterministic=True` gives the same batches on every run.
+"""
+
+import math
+
+import numpy as np
+
+from keras_senet.models.imagenet_utils import preprocess_input, resize_center_crop
+
+AUGMENTS = ("auto", "imagenet", "cifar", None)
+
+
+def normalize(image):
+    """[0, 255] -> the models' input: ImageNet mean/std for RGB (as the
+    presets were trained), [-1, 1] for other channel counts."""
+    import tensorflow as tf
+
+    if image.shape[-1] == 3:
+        return preprocess_input(image, "channels_last")
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def random_resized_crop(image, size, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                        interpolation="bilinear"):
+    """A random crop of `scale` area and `ratio` aspect, resized to `size`."""
+    import tensorflow as tf
+
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+        min_object_covered=0.0, aspect_ratio_range=ratio, area_range=scale, max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    image = tf.slice(image, begin, crop_size)
+    return tf.image.resize(tf.cast(image, tf.float32), (size, size), method=interpolation, antialias=True)
+
+
+def pad_crop(image, size, seed, padding=4):
+    """The CIFAR augmentation: zero-pad by `padding`, crop `size` at random."""
+    import tensorflow as tf
+
+    image = tf.cast(image, tf.float32)
+    if image.shape[0] != size or image.shape[1] != size:
+        image = tf.image.resize(image, (size, size), antialias=True)
+    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    return tf.image.stateless_random_crop(image, (size, size, image.shape[-1]), seed=seed)
+
+
+def _match_channels(image, channels):
+    import tensorflow as tf
+
+    have = image.shape[-1]
+    if channels is None or have == channels:
+        return image
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(image)
+    raise ValueError(f"Cannot turn {have}-channel images into {channels} channels")
+
+
+def make_dataset(
+    source,
+    *,
+    training,
+    image_size,
+    batch_size,
+    channels=None,
+    augment="auto",
+    preprocess=normalize,
+    crop_pct=0.875,
+    interpolation="bilinear",
+    shuffle_buffer=10_000,
+    limit=None,
+    seed=None,
+    deterministic=False,
+    drop_remainder=None,
+):
+    """Batches of (preprocessed float32 image, int64 label) from a source.
+
+    Args:
+        source: a tf.data.Dataset of (uint8 HWC image, label), e.g. from
+            `keras_senet.training.data.load_source`.
+        training: shuffle and augment (else the evaluation transform).
+        image_size: output side in pixels.
+        batch_size: the *global* batch (per replica x replicas).
+        channels: convert images to 1 or 3 channels; None keeps them.
+        augment: "imagenet", "cifar", None, or "auto" (cifar under 64 px).
+        preprocess: float [0, 255] image -> model input; None keeps [0, 255]
+            (for models with built-in preprocessing, e.g. SE-MobileNetV3).
+        crop_pct: evaluation center-crop fraction (1.0: resize only).
+        limit: use only the first `limit` examples.
+        seed: shuffle and augmentation seed (None: random).
+        deterministic: keep element order fixed in parallel maps.
+        drop_remainder: default True for training (equal replica batches).
+
+    Returns:
+        A batched, prefetched tf.data.Dataset.
+    """
+    import tensorflow as tf
+
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if augment == "auto":
+        augment = "cifar" if image_size < 64 else "imagenet"
+    dataset = source.take(limit) if limit else source
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    # One stateless seed pair per example; a fresh stream every epoch.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip((dataset, seeds))
+
+    def transform(example, pair):
+        image, label = example
+        image = _match_channels(image, channels)
+        if training and augment == "imagenet":
+            image = random_resized_crop(image, image_size, pair, interpolation=interpolation)
+        elif training and augment == "cifar":
+            image = pad_crop(image, image_size, pair)
+        elif crop_pct < 1.0 and image_size >= 64:
+            image = resize_center_crop(image, image_size, crop_pct, interpolation)
+        else:
+            image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size), antialias=True)
+        if training and augment is not None:
+            image = tf.image.stateless_random_flip_left_right(image, pair + 1)
+        image = tf.ensure_shape(image, (image_size, image_size, image.shape[-1]))
+        if preprocess is not None:
+            image = preprocess(image)
+        return image, tf.cast(label, tf.int64)
+
+    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.batch(
+        batch_size, drop_remainder=training if drop_remainder is None else drop_remainder
+    )
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    # Sources are in memory or lists of files: workers split the examples.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_examples, batch_size, training=True):
+    """Batches per epoch: full batches for training, all for evaluation."""
+    return num_examples // batch_size if training else math.ceil(num_examples / batch_size)
+
+
+def take_arrays(dataset, count):
+    """The first `count` images and labels of a batched dataset, as numpy."""
+    images, labels = [], []
+    for x, y in dataset:
+        images.append(x.numpy())
+        labels.append(y.numpy())
+        if sum(len(b) for b in labels) >= count:
+            break
+    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
