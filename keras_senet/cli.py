@@ -185,8 +185,10 @@ def cmd_train(args):
         strategies.split_cpu(args.cpu_replicas)  # before TensorFlow starts its devices
     import keras
 
-    from keras_senet import training
+    from keras_senet import MODELS, training
 
+    if args.model not in (*MODELS, "SEResNetCIFAR"):
+        raise ValueError(f"`--model` must be one of {', '.join(MODELS)} or SEResNetCIFAR. Received: {args.model!r}")
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     weights = None if args.weights in (None, "none") else args.weights

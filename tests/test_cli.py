@@ -103,3 +103,17 @@ def test_export_int8_with_an_image_folder(tmp_path, capsys):
                  "--quantize", "int8", "--int8-io", "--calibration", str(folder),
                  "--output", str(tmp_path / "m.tflite")]) == 0
     assert "tflite/int8" in capsys.readouterr().out
+
+
+def test_train_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--model", "--weights", "--dataset", "--epochs", "--batch-size", "--strategy",
+                 "--output", "--recipe", "--backup-freq", "--cpu-replicas", "--export-tflite"):
+        assert flag in text
+
+
+def test_train_rejects_unknown_model(tmp_path, capsys):
+    code = main(["train", "--model", "ResNet9000", "--dataset", "fashion_mnist", "--output", str(tmp_path)])
+    assert code == 2 and "ResNet9000" in capsys.readouterr().err

@@ -71,16 +71,16 @@ def get_strategy(name="auto"):
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}")
     if name == "auto":
-        gpus = tf.config.list_logical_devices("GPU")
-        cpus = tf.config.list_logical_devices("CPU")
+        # Multi-worker collectives must be set up before TensorFlow starts its
+        # devices, so TF_CONFIG is read before any logical device is listed.
         if _tpu_available():
             name = "tpu"
         elif _tf_config_workers() > 1:
             name = "multi_worker"
-        elif len(gpus) > 1 or (not gpus and len(cpus) > 1):
-            name = "mirrored"
         else:
-            name = "default"
+            gpus = tf.config.list_logical_devices("GPU")
+            cpus = tf.config.list_logical_devices("CPU")
+            name = "mirrored" if len(gpus) > 1 or (not gpus and len(cpus) > 1) else "default"
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

@@ -1,9 +1,10 @@
 import gzip
+import os
 
 import numpy as np
 import pytest
 
-from keras_senet.training.data import FASHION_MNIST_CLASSES, load_fashion_mnist, read_idx
+from keras_senet.training.data import FASHION_MNIST_CLASSES, load_fashion_mnist, load_source, read_idx
 
 
 def test_fashion_mnist_from_debian_package():
@@ -39,3 +40,44 @@ def test_read_idx_errors_name_the_file(tmp_path):
         read_idx(tmp_path / "short")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         load_fashion_mnist(root=str(tmp_path))
+
+
+def _image_folder(root, classes=("cat", "dog"), per_class=3, size=(20, 30)):
+    import keras
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(per_class):
+            image = rng.integers(0, 256, (*size, 3)).astype("uint8")
+            keras.utils.save_img(root / name / f"{i}.png", image)
+    return root
+
+
+def test_image_folder_source(tmp_path):
+    _image_folder(tmp_path / "train")
+    _image_folder(tmp_path / "validation", per_class=1)
+    source, info = load_source(str(tmp_path), "train")
+    assert info.class_names == ("cat", "dog") and info.num_examples == 6 and info.channels == 3
+    examples = list(source.as_numpy_iterator())
+    assert [int(label) for _, label in examples] == [0, 0, 0, 1, 1, 1]
+    assert examples[0][0].shape == (20, 30, 3) and examples[0][0].dtype == np.uint8
+    _, val_info = load_source(str(tmp_path), "validation")
+    assert val_info.num_examples == 2
+
+
+def test_fashion_mnist_source_by_name_uses_debian_files():
+    source, info = load_source("fashion_mnist", "test")
+    assert info.num_examples == 10000 and info.channels == 1 and info.class_names == FASHION_MNIST_CLASSES
+    image, label = next(iter(source))
+    assert image.shape == (28, 28, 1) and int(label) == 9
+
+
+def test_bad_folders_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing_dir"):
+        load_source(str(tmp_path / "missing_dir"))
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds no images"):
+        load_source(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="holds no class folders"):
+        load_source(str(tmp_path / "empty" / "cat"))

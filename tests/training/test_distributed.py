@@ -1,0 +1,129 @@
+"""tf.distribute training, each run in fresh processes: MirroredStrategy over
+two logical CPUs, two MultiWorkerMirroredStrategy workers on loopback, and a
+training run killed with SIGKILL and resumed."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "scripts")
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _end(processes):
+    for p in processes:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def test_mirrored_two_replicas_match_one_device():
+    out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "replicas.py")], env=ENV,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == [1, 2]
+    # Same global batches, gradients all-reduced: the same training, up to
+    # float summation order.
+    assert result["max_weight_diff"] < 1e-5, result
+    np.testing.assert_allclose(result["loss_mirrored"], result["loss_single"], rtol=1e-5)
+    assert result["loss_single"][1] < result["loss_single"][0]
+    # Keras' BatchNormalization lets the replicas' moving statistics drift
+    # apart; SyncReplicaStatistics makes them one again.
+    assert result["bn_spread_unsynced"] > 1e-3, result
+    assert result["bn_spread_synced"] == 0.0, result
+
+
+def test_two_workers_on_loopback_end_with_identical_weights(tmp_path):
+    ports = _free_ports(2)
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, os.path.join(SCRIPTS, "mwms_worker.py"), str(i), *map(str, ports), str(tmp_path)],
+            env=ENV, stdout=logs[i], stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 300
+        for w in workers:
+            w.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        _end(workers)
+        for f in logs:
+            f.close()
+    for i, w in enumerate(workers):
+        assert w.returncode == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
+    a, b = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
+    assert len(a.files) == len(b.files) > 0
+    for key in a.files:  # trainable weights and BN statistics alike
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    h0, h1 = (json.loads((tmp_path / f"history{i}.json").read_text()) for i in range(2))
+    assert h0["replicas"] == h1["replicas"] == 2
+    assert h0["history"]["loss"] == h1["history"]["loss"]
+    assert (tmp_path / "run" / "history.csv").exists()  # the chief's files
+    assert (tmp_path / "run" / "workers" / "worker_1").is_dir()  # the other's backups
+
+
+def _train_command(output):
+    return [
+        sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
+        "--dataset", "fashion_mnist", "--image-size", "16", "--limit", "3072", "--val-limit", "256",
+        "--batch-size", "64", "--epochs", "3", "--backup-freq", "8", "--seed", "0", "--verbose", "2",
+        "--output", str(output),
+    ]
+
+
+def _backup_state(output):
+    try:
+        with open(output / "backup" / "training_metadata.json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    output = tmp_path / "run"
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(_train_command(output), env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and first.poll() is None:
+            state = _backup_state(output)
+            if state and state["epoch"] == 1 and state["batch"] > 0:  # backed up inside epoch 2
+                break
+            time.sleep(0.05)
+        assert first.poll() is None, "training ended before it could be killed:\n" + (tmp_path / "first.log").read_text()[-3000:]
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        _end([first])
+        log.close()
+    assert first.returncode == -signal.SIGKILL
+    assert not (output / "model.keras").exists()
+    second = subprocess.run(_train_command(output), env=ENV, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    # Resumed in epoch 2: epoch 1 is neither trained nor logged again.
+    assert "Epoch 1/3" not in second.stdout and "Epoch 2/3" in second.stdout, second.stdout[-2000:]
+    with open(output / "history.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2]
+    assert (output / "model.keras").exists()
+    assert not (output / "backup").exists()  # removed once training finished
