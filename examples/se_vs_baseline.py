@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run (default 4)")
     parser.add_argument("--train-images", type=int, default=30_000, help="training images of 60000 (default 30000)")
+    parser.add_argument("--test-images", type=int, help="test images used, of 10000 (default all)")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     parser.add_argument("--depth", type=int, default=20, help="ResNet depth, 6n+2 (default 20)")
     parser.add_argument("--output", default="se_vs_baseline_out", help="output folder")
@@ -64,7 +65,7 @@ def main():
     results = []
     for seed in args.seeds:
         results += experiments.compare(depth=args.depth, epochs=args.epochs, train_images=args.train_images,
-                                       batch_size=args.batch_size, seed=seed, output_dir=args.output)
+                                       test_images=args.test_images, batch_size=args.batch_size, seed=seed, output_dir=args.output)
         print(experiments.table(results), flush=True)
     summary = summarize(results)
     lines = [experiments.table(results), "", "| model | test accuracy, mean ± std | runs |", "|---|---:|---:|"]

@@ -45,6 +45,7 @@ def compare(
     seed=0,
     strategy=None,
     output_dir="compare_out",
+    recipe=None,
     lr=None,
     verbose=2,
 ):
@@ -55,7 +56,9 @@ def compare(
         train_images / test_images: how many images to use (None: all).
         batch_size: the global batch.
         strategy: a tf.distribute strategy (default: the current one).
-        lr: peak learning rate (default: the cosine recipe's 0.1 per 256).
+        recipe: a recipe name or Recipe (default: cosine with a short warm-up
+            and no label smoothing), run for `epochs`.
+        lr: peak learning rate (default: the recipe's, scaled to the batch).
     """
     import tensorflow as tf
 
@@ -66,8 +69,12 @@ def compare(
     train_data = pipeline.make_dataset(source, training=True, limit=train_images, **common).repeat()
     test_data = pipeline.make_dataset(test_source, training=False, limit=test_images, **common)
     steps = pipeline.steps_per_epoch(min(train_images or info.num_examples, info.num_examples), batch_size)
-    recipe = recipes.get_recipe("cosine", epochs=epochs, warmup_epochs=min(1, epochs / 4), label_smoothing=0.0,
-                                **({"base_lr": lr, "base_batch": batch_size} if lr else {}))
+    changes = {"base_lr": lr, "base_batch": batch_size} if lr else {}
+    if recipe is None:
+        recipe = recipes.get_recipe("cosine", epochs=epochs, warmup_epochs=min(1, epochs / 4),
+                                    label_smoothing=0.0, **changes)
+    else:
+        recipe = recipes.get_recipe(recipe, epochs=epochs, **changes)
     results = []
     for se_layer in ("se", None):
         keras.utils.set_random_seed(seed)  # same initial weights for the shared layers
