@@ -1,0 +1,316 @@
+"""Speed of keras-senet against its baselines, measured side by side.
+
+Every comparison builds both models (random weights, the same input), warms
+both up, then times them alternately (A, B, A, B, ...) so that drift in the
+machine's speed hits both; it reports medians with min/max and the ratio of
+medians. Measured:
+
+- inference latency (batch 1) and throughput (batch 32) in graph mode
+  (`tf.function`) and with XLA (`jit_compile=True`);
+- a training step (`train_on_batch`, SGD);
+- peak memory (resident set of a fresh process that builds the model and
+  runs one batch-32 inference);
+- TFLite fp32 / fp16 / dynamic-range int8 / full int8 latency in LiteRT;
+- timm's PyTorch models on the same CPU with the same thread count (when
+  torch and timm are installed).
+
+    python benchmarks/run.py                       # everything (~20 min on 2 cores)
+    python benchmarks/run.py --only se_resnet50 --skip tflite timm
+    python benchmarks/run.py --quick               # a smoke run: small inputs, few repeats
+
+Writes benchmarks/results.json and benchmarks/results.png (or --output).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# name: (candidate, baseline, target ratio for batch-1 graph latency or None)
+PAIRS = {
+    "se_resnet50": ("SEResNet50[caffe]", "keras.ResNet50", 1.02),
+    "se_resnext50": ("SEResNeXt50", "SEResNet50", 1.10),
+    "se_mobilenetv3_large": ("SEMobileNetV3Large", "keras.MobileNetV3Large", None),
+    "se_mobilenet": ("SEMobileNet", "keras.MobileNet", None),
+}
+# Keras model -> the timm model with the same architecture
+TIMM = {"SEResNet50[caffe]": "legacy_seresnet50", "SEResNet50": "seresnet50", "SEResNeXt50": "seresnext50_32x4d",
+        "SEMobileNetV3Large": "mobilenetv3_large_100"}
+TFLITE_MODELS = ("SEResNet50", "SEMobileNetV3Large")
+SECTIONS = ("graph", "xla", "train", "memory", "grouped_conv", "tflite", "timm")
+
+
+def build(spec, size, channels=3):
+    """A model by spec: "SEResNet50", "SEResNet50[caffe]" or "keras.ResNet50"."""
+    import keras
+
+    import keras_senet
+
+    shape = (size, size, channels)
+    if spec.startswith("keras."):
+        return getattr(keras.applications, spec[6:])(weights=None, input_shape=shape)
+    name, _, variant = spec.partition("[")
+    options = {"variant": variant.rstrip("]")} if variant else {}
+    return keras_senet.MODELS[name](weights=None, input_shape=shape, **options)
+
+
+def summary(times):
+    ms = [1000 * t for t in times]
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
+
+
+def alternate(fns, warmup, repeats):
+    """Time the callables in turn, `repeats` rounds after `warmup` rounds."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - start)
+    return [summary(t) for t in times]
+
+
+def compare(name, a, b, results, target=None, at_least=False, **extra):
+    """Record A / B; `target` bounds the ratio from above (or from below
+    with `at_least`, for "A takes at least N times as long as B")."""
+    ratio = a["median_ms"] / b["median_ms"]
+    met = None if target is None else (ratio >= target if at_least else ratio <= target)
+    row = {"name": name, "a": a, "b": b, "ratio": ratio, "target": target, "at_least": at_least, "met": met, **extra}
+    results.append(row)
+    mark = "" if target is None else " (target %s %.2f: %s)" % (">=" if at_least else "<=", target,
+                                                               "met" if met else "NOT met")
+    print(f"{name:<58} {a['median_ms']:9.1f} {b['median_ms']:9.1f} ms  ratio {ratio:5.3f}{mark}", flush=True)
+    return row
+
+
+def inference(models, batch, size, jit, args):
+    import numpy as np
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(batch, size, size, 3)).astype("float32"))
+    fns = []
+    for model in models:
+        forward = tf.function(lambda x, m=model: m(x, training=False), jit_compile=jit)
+        fns.append(lambda f=forward: f(x).numpy())
+    return alternate(fns, args.warmup, args.repeats)
+
+
+def train_step(models, batch, size, args):
+    import keras
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(batch, size, size, 3)).astype("float32")
+    y = np.zeros(batch, "int64")
+    for model in models:
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
+    return alternate([lambda m=m: m.train_on_batch(x, y) for m in models], args.warmup, args.repeats)
+
+
+def peak_memory_mb(spec, size, batch):
+    """Peak resident memory (MB) of a fresh process running one batch.
+
+    Read from VmHWM, which starts afresh at exec; getrusage's ru_maxrss
+    would carry this (large) process's peak over into the child.
+    """
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, %r); import run; "
+        "m = run.build(%r, %d); m.predict(np.zeros((%d, %d, %d, 3), 'float32'), verbose=0, batch_size=%d); "
+        "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    ) % (HERE, spec, size, batch, size, size, batch)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def grouped_conv(args, results):
+    """GroupedConv2D (per group) vs Keras' Conv2D(groups=32), 8x28x28x256."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_senet.layers.grouped_conv import GroupedConv2D
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 28, 28, 256)).astype("float32"))
+    ours = GroupedConv2D(256, 3, padding="same", groups=32, use_bias=False)
+    native = keras.layers.Conv2D(256, 3, padding="same", groups=32, use_bias=False)
+    ours.build(x.shape)
+    native.build(x.shape)
+    native.set_weights(ours.get_weights())
+    fns = [tf.function(lambda x, l=layer: l(x)) for layer in (ours, native)]
+    a, b = alternate([lambda f=f: f(x).numpy() for f in fns], args.warmup, args.repeats * 2)
+    compare("grouped 3x3 conv, 32 groups, 8x28x28x256: GroupedConv2D / Conv2D(groups)", a, b, results)
+
+
+def tflite(spec, size, args, results):
+    """fp32 / fp16 / dynamic / int8 TFLite latency of one model in LiteRT."""
+    import numpy as np
+
+    from keras_senet.export import to_tflite
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = build(spec, size)
+    rng = np.random.default_rng(0)
+    # Calibration data only sets quantization ranges; for latency random inputs do.
+    calibration = [rng.normal(size=(8, size, size, 3)).astype("float32") * (60 if "MobileNetV3" in spec else 1)]
+    files = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for quantize in (None, "float16", "dynamic", "int8"):
+            path = os.path.join(tmp, f"{quantize or 'fp32'}.tflite")
+            to_tflite(model, path, quantize=quantize, representative_data=calibration if quantize == "int8" else None,
+                      sample=calibration[0][:1], num_threads=args.threads)
+            interpreter = Interpreter(model_path=path, num_threads=args.threads)
+            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [1, size, size, 3])
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], calibration[0][:1])
+            files[quantize or "fp32"] = interpreter
+        timed = alternate([i.invoke for i in files.values()], args.warmup, args.repeats * 3)
+    timed = dict(zip(files, timed))
+    for kind in ("fp16", "dynamic", "int8"):
+        kind_key = "float16" if kind == "fp16" else kind
+        compare(f"{spec} LiteRT fp32 / {kind} (batch 1)", timed["fp32"], timed[kind_key], results,
+                target={"int8": 1.5 if "MobileNet" in spec else 3.0}.get(kind), at_least=True)
+    return timed
+
+
+def timm_pair(spec, size, args, results):
+    """The Keras model in graph mode vs timm's PyTorch model, batch 1."""
+    import numpy as np
+    import tensorflow as tf
+    import timm
+    import torch
+
+    torch.set_num_threads(args.threads)
+    reference = timm.create_model(TIMM[spec], pretrained=False).eval()
+    model = build(spec, size)
+    x = np.random.default_rng(0).normal(size=(1, size, size, 3)).astype("float32")
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    forward = tf.function(lambda x: model(x, training=False))
+    xtf = tf.constant(x)
+
+    def run_torch():
+        with torch.inference_mode():
+            reference(xt)
+
+    a, b = alternate([lambda: forward(xtf).numpy(), run_torch], args.warmup, args.repeats)
+    compare(f"{spec} TF graph / timm {TIMM[spec]} (torch {torch.__version__}, batch 1)", a, b, results,
+            target=1.0 if spec == "SEResNet50" else None)
+    return b
+
+
+def chart(results, path, machine):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if "ratio" in r]
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.5))
+    names = [r["name"] for r in rows][::-1]
+    ratios = [r["ratio"] for r in rows][::-1]
+    colors = [{None: "tab:gray", True: "tab:green", False: "tab:red"}[r["met"]] for r in rows[::-1]]
+    ax.barh(names, ratios, color=colors)
+    ax.axvline(1.0, color="black", lw=0.8)
+    for i, v in enumerate(ratios):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlabel("time ratio A / B (median); green: target met, red: missed, gray: no target")
+    ax.set_title(f"keras-senet benchmarks on {machine}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=list(PAIRS), help="model pairs to run (default all)")
+    parser.add_argument("--skip", nargs="+", choices=SECTIONS, default=[], help="sections to skip")
+    parser.add_argument("--size", type=int, default=224, help="input side (default 224)")
+    parser.add_argument("--batch", type=int, default=32, help="throughput batch (default 32)")
+    parser.add_argument("--train-batch", type=int, default=16, help="training-step batch (default 16)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds per comparison (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for TF, LiteRT and torch")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, batch 4, 2 repeats, one pair")
+    parser.add_argument("--output", default=os.path.join(HERE, "results"), help="output prefix (.json, .png)")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.batch, args.train_batch, args.repeats, args.warmup = 64, 4, 2, 2, 1
+        args.only = args.only or ["se_resnet50"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} threads, TF {tf.__version__}, Keras {keras.__version__}"
+    print(f"{machine}; inputs {args.size}x{args.size}; medians of {args.repeats} alternating runs")
+    print(f"{'comparison (A / B)':<58} {'A':>9} {'B':>9}")
+    results = []
+    pairs = {k: PAIRS[k] for k in (args.only or PAIRS)}
+    for key, (spec_a, spec_b, target) in pairs.items():
+        a, b = build(spec_a, args.size), build(spec_b, args.size)
+        for section, jit in (("graph", False), ("xla", True)):
+            if section in args.skip:
+                continue
+            t1 = inference([a, b], 1, args.size, jit, args)
+            compare(f"{spec_a} / {spec_b}: batch 1, {section}", *t1, results, target=target if not jit else None)
+            tn = inference([a, b], args.batch, args.size, jit, args)
+            compare(f"{spec_a} / {spec_b}: batch {args.batch}, {section}", *tn, results,
+                    images_per_s=[args.batch / (t["median_ms"] / 1000) for t in tn])
+        if "train" not in args.skip:
+            t = train_step([a, b], args.train_batch, args.size, args)
+            compare(f"{spec_a} / {spec_b}: train step, batch {args.train_batch}", *t, results,
+                    target=1.10 if key == "se_resnet50" else None)
+        if "memory" not in args.skip:
+            ma, mb = (peak_memory_mb(s, args.size, args.batch) for s in (spec_a, spec_b))
+            results.append({"name": f"{spec_a} / {spec_b}: peak RSS MB, batch {args.batch}", "a_mb": ma, "b_mb": mb})
+            print(f"{spec_a} / {spec_b}: peak resident memory {ma:.0f} / {mb:.0f} MB", flush=True)
+        del a, b
+        keras.backend.clear_session()
+    if "grouped_conv" not in args.skip:
+        grouped_conv(args, results)
+    specs = list(dict.fromkeys(s for k in pairs for s in pairs[k][:2]))
+    if "se_resnet50" in pairs:
+        specs.append("SEResNet50")  # the torch variant, as timm's seresnet50
+    litert = {}
+    if "tflite" not in args.skip:
+        for spec in TFLITE_MODELS:
+            if spec in specs:
+                litert[spec] = tflite(spec, args.size, args, results)
+    if "timm" not in args.skip:
+        try:
+            import timm  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            print("timm / torch not installed: no PyTorch comparison")
+        else:
+            for spec in dict.fromkeys(specs):
+                if spec in TIMM:
+                    torch_time = timm_pair(spec, args.size, args, results)
+                    if spec in litert:  # measured in this run, not alternated with each other
+                        compare(f"timm {TIMM[spec]} / {spec} LiteRT fp32 (batch 1)", torch_time,
+                                litert[spec]["fp32"], results, target=1.5 if spec == "SEResNet50" else None,
+                                at_least=True)
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    with open(args.output + ".json", "w") as f:
+        json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
+                   "results": results}, f, indent=2)
+    chart(results, args.output + ".png", machine)
+    print(f"wrote {args.output}.json and {args.output}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""benchmarks/run.py runs and writes its results (no timing is asserted:
+speed is for the benchmark's own report)."""
+
+import json
+import os
+import subprocess
+import sys
+
+RUN = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "run.py")
+
+
+def test_benchmark_smoke_run_writes_json_and_chart(tmp_path):
+    out = subprocess.run(
+        [sys.executable, RUN, "--quick", "--only", "se_mobilenet", "--skip", "xla", "train", "tflite", "timm",
+         "--output", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    names = [r["name"] for r in result["results"]]
+    assert "SEMobileNet / keras.MobileNet: batch 1, graph" in names
+    assert any(n.startswith("grouped 3x3 conv") for n in names)
+    memory = next(r for r in result["results"] if "peak RSS" in r["name"])
+    assert 100 < memory["a_mb"] < 20_000 and memory["a_mb"] != memory["b_mb"]
+    for r in result["results"]:
+        if "ratio" in r:
+            assert r["a"]["runs"] == r["b"]["runs"] >= 2 and r["ratio"] > 0
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
