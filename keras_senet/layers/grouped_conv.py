@@ -5,7 +5,9 @@ groups contiguous, as in PyTorch), different kernel: on TensorFlow, Keras
 runs a grouped conv through an XLA-compiled function on CPU, which is slow
 there and which tf2onnx cannot export (a StatefulPartitionedCall node).
 Splitting into g plain convolutions and concatenating runs everywhere,
-converts to TFLite and ONNX, and was measured faster on CPU (benchmarks/).
+converts to TFLite and ONNX, and measured about 3x faster on this CPU
+(`python benchmarks/run.py`, "grouped 3x3 conv"). JAX and PyTorch have
+native grouped convolutions, so on those backends the layer is plain Conv2D.
 """
 
 import keras
@@ -24,7 +26,7 @@ class GroupedConv2D(keras.layers.Conv2D):
     """
 
     def convolution_op(self, inputs, kernel):
-        if self.groups == 1:
+        if self.groups == 1 or keras.backend.backend() != "tensorflow":
             return super().convolution_op(inputs, kernel)
         axis = -1 if self.data_format == "channels_last" else 1
         inputs = ops.split(inputs, self.groups, axis=axis)

@@ -107,6 +107,25 @@ def obtain_input_shape(input_shape, default_size, min_size, data_format, weights
     return input_shape
 
 
+def channel_axis():
+    """Axis of the channels under Keras' image data format: -1 or 1."""
+    return -1 if keras.config.image_data_format() == "channels_last" else 1
+
+
+def se_factory(se_layer, se_options=None, **defaults):
+    """The SE layer factory the blocks call: `get_se_layer(se_layer, ...)`
+    with the family's `defaults` (ratio, divisor) for channel SE and scSE,
+    overridden by the user's `se_options`; None for `se_layer=None`."""
+    from keras_senet.layers.squeeze_excite import get_se_layer
+
+    if se_layer is None:
+        return None
+    options = dict(se_options or {})
+    if se_layer in ("se", "scse"):
+        options = {**defaults, **options}
+    return get_se_layer(se_layer, data_format=keras.config.image_data_format(), **options)
+
+
 def model_input(input_tensor, input_shape):
     """The model's Input (or the user's tensor), as keras.applications does."""
     if input_tensor is None:

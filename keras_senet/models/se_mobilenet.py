@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_senet.layers.squeeze_excite import SqueezeExcite, get_se_layer, reduced_width
+from keras_senet.layers.squeeze_excite import SqueezeExcite, reduced_width
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions  # noqa: F401
 from keras_senet.weights import PRESETS, resolve
@@ -71,9 +71,11 @@ def round8(v):
     return reduced_width(v, 1, divisor=8, round_limit=0.9)
 
 
-def _bn(name):
-    axis = -1 if keras.config.image_data_format() == "channels_last" else 1
-    return layers.BatchNormalization(axis=axis, epsilon=1e-5, momentum=0.9, name=name)
+def _bn(name, epsilon=1e-5, momentum=0.9):
+    """BatchNorm with PyTorch's epsilon and momentum (V3), or Keras' (V1/V2)."""
+    return layers.BatchNormalization(
+        axis=imagenet_utils.channel_axis(), epsilon=epsilon, momentum=momentum, name=name
+    )
 
 
 def apply_conv(x, filters, kernel, strides=1, depthwise=False, activation=None, use_bias=False, *, name):
@@ -96,7 +98,7 @@ def apply_conv(x, filters, kernel, strides=1, depthwise=False, activation=None, 
 
 def apply_mobile_block(x, kind, kernel, stride, expansion, filters, se, activation, se_options, *, name):
     """One MobileNetV3 block: "ds", "ir" or "cn" (see the tables above)."""
-    channel_axis = -1 if keras.config.image_data_format() == "channels_last" else 1
+    channel_axis = imagenet_utils.channel_axis()
     in_channels = x.shape[channel_axis]
     if kind == "cn":
         return apply_conv(x, filters, 1, activation=activation, name=name)
@@ -159,7 +161,7 @@ def SEMobileNetV3(
         # Raw RGB in [0, 255] as keras.applications' MobileNetV3; the reference
         # weights expect ImageNet mean/std normalization.
         mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-        axis = -1 if data_format == "channels_last" else 1
+        axis = imagenet_utils.channel_axis()
         if input_shape[axis] != 3:  # other channel counts: the RGB averages
             mean, std = [sum(mean) / 3] * input_shape[axis], [sum(std) / 3] * input_shape[axis]
         # (x / 255 - mean) / std as one scale and offset per channel; constants
@@ -269,26 +271,12 @@ V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512,
 V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-def _keras_bn(name, momentum):
-    axis = -1 if keras.config.image_data_format() == "channels_last" else 1
-    return layers.BatchNormalization(axis=axis, epsilon=1e-3, momentum=momentum, name=name)
-
-
 def _tf_pad(x, name):
     """keras.applications' padding before a 3x3/2 conv: TF's "same" split
     (one more pixel at the end on even sizes)."""
     spatial = x.shape[1:3] if keras.config.image_data_format() == "channels_last" else x.shape[2:4]
     top, left = [0 if (d is None or d % 2 == 0) else 1 for d in spatial]
     return layers.ZeroPadding2D(((top, 1), (left, 1)), name=name)(x)
-
-
-def _se_factory(se_layer, defaults, se_options):
-    if se_layer is None:
-        return None
-    options = dict(se_options or {})
-    if se_layer in ("se", "scse"):
-        options = {**defaults, **options}
-    return get_se_layer(se_layer, data_format=keras.config.image_data_format(), **options)
 
 
 def apply_separable_block(x, filters, stride, depth_multiplier, se, *, block_id):
@@ -300,10 +288,10 @@ def apply_separable_block(x, filters, stride, depth_multiplier, se, *, block_id)
         padding = "valid"
     x = layers.DepthwiseConv2D(3, stride, padding=padding, depth_multiplier=depth_multiplier,
                                use_bias=False, name=f"conv_dw_{block_id}")(x)
-    x = _keras_bn(f"conv_dw_{block_id}_bn", 0.99)(x)
+    x = _bn(f"conv_dw_{block_id}_bn", 1e-3, 0.99)(x)
     x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
-    x = _keras_bn(f"conv_pw_{block_id}_bn", 0.99)(x)
+    x = _bn(f"conv_pw_{block_id}_bn", 1e-3, 0.99)(x)
     x = layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
     if se:
         x = se(f"conv_pw_{block_id}_se")(x)
@@ -313,24 +301,24 @@ def apply_separable_block(x, filters, stride, depth_multiplier, se, *, block_id)
 def apply_inverted_residual_block(x, expansion, stride, filters, se, se_ratio=4, *, block_id):
     """MobileNetV2 block (keras.applications names) with SE after the
     depthwise conv, `in_channels / se_ratio` wide (the EfficientNet rule)."""
-    channel_axis = -1 if keras.config.image_data_format() == "channels_last" else 1
+    channel_axis = imagenet_utils.channel_axis()
     in_channels = x.shape[channel_axis]
     inputs = x
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
     if block_id:
         x = layers.Conv2D(expansion * in_channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
-        x = _keras_bn(prefix + "expand_BN", 0.999)(x)
+        x = _bn(prefix + "expand_BN", 1e-3, 0.999)(x)
         x = layers.ReLU(6.0, name=prefix + "expand_relu")(x)
     if stride == 2:
         x = _tf_pad(x, prefix + "pad")
     x = layers.DepthwiseConv2D(3, stride, padding="same" if stride == 1 else "valid",
                                use_bias=False, name=prefix + "depthwise")(x)
-    x = _keras_bn(prefix + "depthwise_BN", 0.999)(x)
+    x = _bn(prefix + "depthwise_BN", 1e-3, 0.999)(x)
     x = layers.ReLU(6.0, name=prefix + "depthwise_relu")(x)
     if se:
         x = se(prefix + "se", reduced_channels=max(1, int(in_channels / se_ratio)))(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
-    x = _keras_bn(prefix + "project_BN", 0.999)(x)
+    x = _bn(prefix + "project_BN", 1e-3, 0.999)(x)
     if in_channels == filters and stride == 1:
         return layers.Add(name=prefix + "add")([inputs, x])
     return x
@@ -390,10 +378,10 @@ def SEMobileNet(
     """
     input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
                                           alpha, dropout, input_shape, "se_mobilenet")
-    se = _se_factory(se_layer, dict(ratio=se_ratio), se_options)
+    se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio)
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(img_input)
-    x = _keras_bn("conv1_bn", 0.99)(x)
+    x = _bn("conv1_bn", 1e-3, 0.99)(x)
     x = layers.ReLU(6.0, name="conv1_relu")(x)
     for block_id, (filters, stride) in enumerate(V1_BLOCKS, start=1):
         x = apply_separable_block(x, int(filters * alpha), stride, depth_multiplier, se, block_id=block_id)
@@ -446,10 +434,10 @@ def SEMobileNetV2(
     """
     input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
                                           alpha, 0.0, input_shape, "se_mobilenet_v2")
-    se = _se_factory(se_layer, {}, se_options)
+    se = imagenet_utils.se_factory(se_layer, se_options)
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
     x = layers.Conv2D(round8(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1")(img_input)
-    x = _keras_bn("bn_Conv1", 0.999)(x)
+    x = _bn("bn_Conv1", 1e-3, 0.999)(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
     block_id = 0
     for expansion, filters, repeats, stride in V2_BLOCKS:
@@ -459,7 +447,7 @@ def SEMobileNetV2(
             block_id += 1
     last = round8(1280 * alpha) if alpha > 1.0 else 1280
     x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
-    x = _keras_bn("Conv_1_bn", 0.999)(x)
+    x = _bn("Conv_1_bn", 1e-3, 0.999)(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

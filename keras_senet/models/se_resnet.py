@@ -20,7 +20,6 @@ import keras
 from keras import layers
 
 from keras_senet.layers.grouped_conv import GroupedConv2D
-from keras_senet.layers.squeeze_excite import get_se_layer
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
 from keras_senet.weights import PRESETS, resolve
@@ -52,10 +51,6 @@ PLACEMENTS = ("standard", "pre", "post", "identity")
 STAGES = (2, 3, 4, 5)
 
 
-def _bn_axis():
-    return -1 if keras.config.image_data_format() == "channels_last" else 1
-
-
 def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, name):
     """Conv (no bias) + BatchNorm (+ ReLU), padded as PyTorch pads."""
     if strides > 1 and kernel_size > 1:
@@ -70,7 +65,9 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
         filters, kernel_size, strides=strides, padding=padding, groups=groups,
         use_bias=False, name=name + "_conv",
     )(x)
-    x = layers.BatchNormalization(axis=_bn_axis(), epsilon=1e-5, momentum=0.9, name=name + "_bn")(x)
+    x = layers.BatchNormalization(
+        axis=imagenet_utils.channel_axis(), epsilon=1e-5, momentum=0.9, name=name + "_bn"
+    )(x)
     if relu:
         x = layers.Activation("relu", name=name + "_relu")(x)
     return x
@@ -97,7 +94,7 @@ def apply_stem(x, stem, stem_width, stem_out, pool, *, name="conv1"):
 
 def apply_shortcut(x, filters, stride, down_kernel, avg_down, *, name):
     """Identity, or a projection when the shape changes."""
-    if stride == 1 and x.shape[_bn_axis()] == filters:
+    if stride == 1 and x.shape[imagenet_utils.channel_axis()] == filters:
         return x
     if avg_down:
         if stride > 1:
@@ -209,14 +206,8 @@ def SEResNet(
             f"Received: variant={variant!r}"
         )
     variant = variant or (preset["variant"] if preset else default_variant)
-    se_factory = None
-    if se_layer is not None:
-        options = dict(se_options or {})
-        if se_layer in ("se", "scse"):
-            options.setdefault("ratio", se_ratio)
-            if variant == "torch":  # timm's SE rounds C / r to a multiple of 8
-                options.setdefault("divisor", 8)
-        se_factory = get_se_layer(se_layer, data_format=data_format, **options)
+    # timm's newer SE rounds C / r to a multiple of 8
+    se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio, **({"divisor": 8} if variant == "torch" else {}))
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
 
     x = apply_stem(img_input, stem, stem_width, stem_out, "ceil" if variant == "caffe" else "pad")
@@ -226,7 +217,7 @@ def SEResNet(
             x = apply_block(
                 x, filters, 2 if (i == 0 and stage > 2) else 1,
                 groups=groups, base_width=base_width, reduce_first=reduce_first,
-                se=se_factory if stage in se_stages else None, se_placement=se_placement,
+                se=se if stage in se_stages else None, se_placement=se_placement,
                 variant=variant, down_kernel=down_kernel, avg_down=avg_down,
                 name=f"conv{stage}_block{i + 1}",
             )
