@@ -31,7 +31,7 @@ def main():
     from keras_senet.training import experiments
 
     strategy = training.get_strategy("auto")
-    print(f"{type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)")
+    print(f"{training.strategy.strategy_name(strategy)}: {strategy.num_replicas_in_sync} replica(s)")
     # He et al. warm ResNet-110 up at lr 0.01 until training starts to converge.
     recipe = training.get_recipe("cifar", warmup_epochs=1 if args.depth >= 110 else 0)
     results = []

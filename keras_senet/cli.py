@@ -189,6 +189,8 @@ def cmd_train(args):
 
     if args.model not in (*MODELS, "SEResNetCIFAR"):
         raise ValueError(f"`--model` must be one of {', '.join(MODELS)} or SEResNetCIFAR. Received: {args.model!r}")
+    # First: multi-worker collectives must be set up before TensorFlow runs anything.
+    strategy = strategies.get_strategy(args.strategy)
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     weights = None if args.weights in (None, "none") else args.weights
@@ -196,7 +198,8 @@ def cmd_train(args):
     val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
     channels = 3 if weights or info.channels == 3 else info.channels
     size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
-    strategy = strategies.get_strategy(args.strategy)
+    if args.per_replica_batch:
+        args.batch_size = args.per_replica_batch * strategy.num_replicas_in_sync
     recipe = training.get_recipe(
         args.recipe or ("finetune" if weights else "cosine"),
         epochs=args.epochs, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
@@ -206,10 +209,17 @@ def cmd_train(args):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(training.recipes.mixed_precision_policy())
     preprocess = _preprocess_for(args.model)
+    eval_options = {}
+    if weights and not os.path.exists(weights):  # evaluate as the preset's reference does
+        from keras_senet.weights import PRESETS, resolve
+
+        arch = next((p["arch"] for p in PRESETS.values() if p["constructor"] == args.model), args.model)
+        preset = resolve(weights, arch)
+        eval_options = {"crop_pct": preset["crop_pct"], "interpolation": preset["interpolation"]}
     common = dict(image_size=size, batch_size=args.batch_size, channels=channels, preprocess=preprocess,
                   seed=args.seed, deterministic=args.deterministic)
     train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
-    val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common)
+    val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common, **eval_options)
     used = min(info.num_examples, args.limit or info.num_examples)
     steps = training.steps_per_epoch(used, args.batch_size)
     if steps < 1:
@@ -224,7 +234,7 @@ def cmd_train(args):
         )
     print(f"{model.name}: {model.count_params():,} parameters; {used} training images "
           f"({info.num_classes} classes) from {info.name}; {strategy.num_replicas_in_sync} replica(s) "
-          f"({type(strategy).__name__}); recipe {recipe.name}, peak lr "
+          f"({strategies.strategy_name(strategy)}); recipe {recipe.name}, peak lr "
           f"{training.recipes.learning_rate(recipe, args.batch_size):g}, global batch {args.batch_size}")
     training.train(
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
@@ -323,6 +333,8 @@ def build_parser():
     tr.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     tr.add_argument("--batch-size", type=int, default=64,
                     help="global batch over all replicas (default 64); the lr scales with it")
+    tr.add_argument("--per-replica-batch", type=int,
+                    help="batch per replica instead of --batch-size: the global batch grows with the replicas")
     tr.add_argument("--image-size", type=int, help="square input side (default 224; 32 for SEResNetCIFAR)")
     tr.add_argument("--recipe", choices=("paper", "cosine", "cifar", "finetune"),
                     help="training recipe (default finetune with --weights, else cosine); see keras_senet.training.recipes")

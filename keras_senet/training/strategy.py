@@ -104,6 +104,17 @@ def get_strategy(name="auto"):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def strategy_name(strategy):
+    """"TPUStrategy", "MultiWorkerMirroredStrategy", "MirroredStrategy" or
+    "default" (TF's class names differ from the public ones)."""
+    import tensorflow as tf
+
+    for name in ("TPUStrategy", "MultiWorkerMirroredStrategy", "MirroredStrategy"):
+        if isinstance(strategy, getattr(tf.distribute, name)):
+            return name
+    return "default"
+
+
 def is_chief(strategy=None):
     """True on the worker that should write logs, checkpoints and exports
     (always True outside multi-worker training)."""

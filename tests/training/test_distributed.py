@@ -127,3 +127,36 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert epochs == [0, 1, 2]
     assert (output / "model.keras").exists()
     assert not (output / "backup").exists()  # removed once training finished
+
+
+def test_train_command_runs_two_workers(tmp_path):
+    """`keras-senet train` itself under TF_CONFIG: both workers finish, the
+    chief writes the model."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    command = [
+        sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
+        "--dataset", "fashion_mnist", "--image-size", "16", "--limit", "512", "--val-limit", "128",
+        "--per-replica-batch", "32", "--epochs", "1", "--seed", "0", "--verbose", "0",
+        "--output", str(tmp_path / "run"),
+    ]
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
+    workers = [
+        subprocess.Popen(command, stdout=logs[i], stderr=subprocess.STDOUT, env=dict(
+            ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+        for i in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 300
+        for w in workers:
+            w.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        _end(workers)
+        for f in logs:
+            f.close()
+    texts = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert [w.returncode for w in workers] == [0, 0], texts[0][-3000:] + texts[1][-3000:]
+    for text in texts:
+        assert "2 replica(s) (MultiWorkerMirroredStrategy)" in text and "global batch 64" in text
+    assert (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run" / "workers" / "worker_1" / "model.keras").exists()
