@@ -34,6 +34,23 @@ def _end(processes):
         p.wait()
 
 
+def _run_workers(runs, tmp_path, timeout=300):
+    """Start (command, env) pairs together, wait with a hard deadline, end
+    every process; returns (return codes, logs)."""
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(len(runs))]
+    workers = [subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+               for (command, env), log in zip(runs, logs)]
+    try:
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            w.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        _end(workers)
+        for f in logs:
+            f.close()
+    return [w.returncode for w in workers], [(tmp_path / f"worker{i}.log").read_text() for i in range(len(runs))]
+
+
 def test_mirrored_two_replicas_match_one_device():
     out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "replicas.py")], env=ENV,
                          capture_output=True, text=True, timeout=600)
@@ -53,24 +70,10 @@ def test_mirrored_two_replicas_match_one_device():
 
 def test_two_workers_on_loopback_end_with_identical_weights(tmp_path):
     ports = _free_ports(2)
-    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, os.path.join(SCRIPTS, "mwms_worker.py"), str(i), *map(str, ports), str(tmp_path)],
-            env=ENV, stdout=logs[i], stderr=subprocess.STDOUT,
-        )
-        for i in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 300
-        for w in workers:
-            w.wait(timeout=max(1, deadline - time.monotonic()))
-    finally:
-        _end(workers)
-        for f in logs:
-            f.close()
-    for i, w in enumerate(workers):
-        assert w.returncode == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
+    script = os.path.join(SCRIPTS, "mwms_worker.py")
+    codes, logs = _run_workers(
+        [([sys.executable, script, str(i), *map(str, ports), str(tmp_path)], ENV) for i in range(2)], tmp_path)
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     a, b = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
     assert len(a.files) == len(b.files) > 0
     for key in a.files:  # trainable weights and BN statistics alike
@@ -140,22 +143,10 @@ def test_train_command_runs_two_workers(tmp_path):
         "--per-replica-batch", "32", "--epochs", "1", "--seed", "0", "--verbose", "0",
         "--output", str(tmp_path / "run"),
     ]
-    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
-    workers = [
-        subprocess.Popen(command, stdout=logs[i], stderr=subprocess.STDOUT, env=dict(
-            ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
-        for i in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 300
-        for w in workers:
-            w.wait(timeout=max(1, deadline - time.monotonic()))
-    finally:
-        _end(workers)
-        for f in logs:
-            f.close()
-    texts = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
-    assert [w.returncode for w in workers] == [0, 0], texts[0][-3000:] + texts[1][-3000:]
+    runs = [(command, dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+            for i in range(2)]
+    codes, texts = _run_workers(runs, tmp_path)
+    assert codes == [0, 0], texts[0][-3000:] + texts[1][-3000:]
     for text in texts:
         assert "2 replica(s) (MultiWorkerMirroredStrategy)" in text and "global batch 64" in text
     assert (tmp_path / "run" / "model.keras").exists()
