@@ -18,7 +18,7 @@ medians. Measured:
     python benchmarks/run.py --only se_resnet50 --skip tflite timm
     python benchmarks/run.py --quick               # a smoke run: small inputs, few repeats
 
-Writes benchmarks/results.json and benchmarks/results.png (or --output).
+Writes benchmarks/results.json, .md (tables) and .png (chart), or --output.
 """
 
 import argparse
@@ -209,6 +209,25 @@ def timm_pair(spec, size, args, results):
     return b
 
 
+def markdown(results, machine):
+    """The results as Markdown tables, for the README."""
+    lines = [f"Measured on {machine}.", "", "| comparison (A / B) | A ms | B ms | A / B | target |",
+             "|---|---:|---:|---:|---|"]
+    for r in results:
+        if "ratio" not in r:
+            continue
+        a, b = r["a"], r["b"]
+        target = "" if r["target"] is None else "%s %.2f: %s" % (
+            ">=" if r["at_least"] else "<=", r["target"], "met" if r["met"] else "**not met**")
+        lines.append(f"| {r['name']} | {a['median_ms']:.1f} ({a['min_ms']:.1f}-{a['max_ms']:.1f}) | "
+                     f"{b['median_ms']:.1f} ({b['min_ms']:.1f}-{b['max_ms']:.1f}) | {r['ratio']:.3f} | {target} |")
+    memory = [r for r in results if "a_mb" in r]
+    if memory:
+        lines += ["", "| peak resident memory (fresh process, one batch) | A MB | B MB |", "|---|---:|---:|"]
+        lines += [f"| {r['name'].split(': ')[0]} | {r['a_mb']:.0f} | {r['b_mb']:.0f} |" for r in memory]
+    return "\n".join(lines) + "\n"
+
+
 def chart(results, path, machine):
     import matplotlib
 
@@ -309,7 +328,9 @@ def main():
         json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
                    "results": results}, f, indent=2)
     chart(results, args.output + ".png", machine)
-    print(f"wrote {args.output}.json and {args.output}.png")
+    with open(args.output + ".md", "w") as f:
+        f.write(markdown(results, machine))
+    print(f"wrote {args.output}.json, .md and .png")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,4 @@ def test_benchmark_smoke_run_writes_json_and_chart(tmp_path):
         if "ratio" in r:
             assert r["a"]["runs"] == r["b"]["runs"] >= 2 and r["ratio"] > 0
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| SEMobileNet / keras.MobileNet: batch 1, graph |" in (tmp_path / "r.md").read_text()
