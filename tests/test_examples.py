@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 
 
@@ -31,10 +33,21 @@ def test_paper_cifar_runs_on_local_data(tmp_path):
 
 
 def test_se_vs_baseline_summarizes_seeds(tmp_path):
-    _run("se_vs_baseline.py", "--seeds", "0", "1", "--depth", "8", "--epochs", "1", "--train-images", "256",
-         "--test-images", "256", "--output", "out", cwd=tmp_path)
-    result = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert len(result["runs"]) == 4 and set(result["summary"]) == {"se_resnet8_cifar", "resnet8_cifar"}
-    assert all(n == 2 for _, _, n in result["summary"].values())
-    assert "± " in (tmp_path / "out" / "results.md").read_text()
-    assert (tmp_path / "out" / "accuracy.png").exists()
+    sys.path.insert(0, EXAMPLES)
+    try:
+        import se_vs_baseline
+    finally:
+        sys.path.remove(EXAMPLES)
+    from keras_senet.training.experiments import RunResult
+
+    def run(name, seed, accuracy):
+        history = {"loss": [1.0, 0.5], "val_sparse_categorical_accuracy": [0.5, accuracy]}
+        return RunResult(name, seed, 100, 1000, accuracy, 1.0, history)
+
+    results = [run("se_resnet8_cifar", 0, 0.80), run("resnet8_cifar", 0, 0.70),
+               run("se_resnet8_cifar", 1, 0.90), run("resnet8_cifar", 1, 0.70)]
+    summary = se_vs_baseline.summarize(results)
+    assert summary["se_resnet8_cifar"] == pytest.approx((0.85, 0.0707107, 2))
+    assert summary["resnet8_cifar"] == (0.70, 0.0, 2)
+    se_vs_baseline.plot_summary(results, tmp_path / "a.png", "title")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
