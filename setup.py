@@ -22,7 +22,7 @@ setup(
         "plot": ["matplotlib"],
         "export": ["tf2onnx", "onnxruntime", "ai-edge-litert"],
         "test": [
-            "pytest", "torch", "timm", "tf2onnx", "onnxruntime", "ai-edge-litert", "matplotlib",
+            "pytest", "pytest-xdist", "torch", "timm", "tf2onnx", "onnxruntime", "ai-edge-litert", "matplotlib",
             # executes notebooks/ end to end
             "nbclient", "nbformat", "ipykernel",
         ],

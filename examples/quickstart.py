@@ -6,7 +6,7 @@ CPU devices, the same code path as several GPUs. Prints a table, saves the
 training curves (PNG), exports the SE model to TFLite and checks it with
 LiteRT.
 
-    python examples/quickstart.py [--epochs 3] [--train-images 12000]
+    python examples/quickstart.py [--epochs 3] [--train-images 10000]
 
 Fashion-MNIST comes from Debian (`apt-get install dataset-fashion-mnist`).
 """
@@ -20,8 +20,8 @@ import time
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per model (default 3)")
-    parser.add_argument("--train-images", type=int, default=12_000,
-                        help="training images used, of 60000 (default 12000)")
+    parser.add_argument("--train-images", type=int, default=10_000,
+                        help="training images used, of 60000 (default 10000)")
     parser.add_argument("--batch-size", type=int, default=128, help="global batch (default 128)")
     parser.add_argument("--depth", type=int, default=20, help="ResNet depth, 6n+2 (default 20)")
     parser.add_argument("--replicas", type=int, default=2,
