@@ -178,6 +178,13 @@ def _preprocess_for(name):
     return normalize
 
 
+def _backup_freq(value):
+    """--backup-freq: "epoch" or a positive number of batches."""
+    if value == "epoch" or (value.isdigit() and int(value) > 0):
+        return value if value == "epoch" else int(value)
+    raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of batches, not {value!r}")
+
+
 def cmd_train(args):
     from keras_senet.training import strategy as strategies
 
@@ -239,7 +246,7 @@ def cmd_train(args):
     training.train(
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
         output_dir=args.output, val_data=val_data, strategy=strategy,
-        backup_freq=args.backup_freq if args.backup_freq == "epoch" else int(args.backup_freq),
+        backup_freq=args.backup_freq,
         verbose=args.verbose,
     )
     loss, accuracy = model.evaluate(val_data, verbose=0)
@@ -257,6 +264,8 @@ def cmd_train(args):
 
 
 def build_parser():
+    from keras_senet.training.strategy import STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="keras-senet",
         description="Squeeze-and-Excitation networks for Keras 3.",
@@ -347,7 +356,7 @@ def build_parser():
     tr.add_argument("--no-se", action="store_true", help="the same network without SE blocks (a baseline)")
     tr.add_argument("--limit", type=int, help="use the first N training images")
     tr.add_argument("--val-limit", type=int, help="use the first N evaluation images")
-    tr.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker", "tpu"), default="auto",
+    tr.add_argument("--strategy", choices=STRATEGIES, default="auto",
                     help="tf.distribute strategy; auto: TPU, TF_CONFIG cluster, several GPUs, else default")
     tr.add_argument("--cpu-replicas", type=int, default=1,
                     help="split the CPU into N logical devices (MirroredStrategy on a CPU-only machine)")
@@ -355,7 +364,7 @@ def build_parser():
                     help="mixed_float16 on GPUs with tensor cores, mixed_bfloat16 on TPUs (nothing on CPUs)")
     tr.add_argument("--seed", type=int, help="seed for weights, shuffling and augmentation")
     tr.add_argument("--deterministic", action="store_true", help="fixed element order in the input pipeline")
-    tr.add_argument("--backup-freq", default="epoch", help="back up every epoch (default) or every N batches")
+    tr.add_argument("--backup-freq", default="epoch", type=_backup_freq, help="back up every epoch (default) or every N batches")
     tr.add_argument("--export-tflite", action="store_true", help="also export OUTPUT/model.tflite, verified")
     tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                     help="1: progress bar (default), 2: a line per epoch, 0: silent")

@@ -117,3 +117,10 @@ def test_train_help_explains_every_flag(capsys):
 def test_train_rejects_unknown_model(tmp_path, capsys):
     code = main(["train", "--model", "ResNet9000", "--dataset", "fashion_mnist", "--output", str(tmp_path)])
     assert code == 2 and "ResNet9000" in capsys.readouterr().err
+
+
+def test_train_rejects_bad_backup_freq(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "SEResNet18", "--dataset", "fashion_mnist", "--output", str(tmp_path),
+              "--backup-freq", "often"])
+    assert "--backup-freq: must be 'epoch' or a positive number of batches" in capsys.readouterr().err
