@@ -94,6 +94,7 @@ def test_export_errors(tmp_path):
 def test_export_int8_with_an_image_folder(tmp_path, capsys):
     import keras
 
+    keras.utils.set_random_seed(1)  # seed 0 gave a dead SE bottleneck that XNNPACK refuses (tested in export)
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)

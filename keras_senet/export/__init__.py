@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -30,6 +31,7 @@ class ExportReport:
     top1_agreement: float
     latency_ms: float = None
     quantize: str = None
+    delegate: str = None  # TFLite: "xnnpack", or "none" when XNNPACK refused the file
 
     def __str__(self):
         text = (
@@ -38,7 +40,8 @@ class ExportReport:
             f"mean {self.mean_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.1%}"
         )
         if self.latency_ms is not None:
-            text += f", {self.latency_ms:.1f} ms/image (LiteRT, batch 1)"
+            kernels = "" if self.delegate in (None, "xnnpack") else ", reference kernels: XNNPACK refused it"
+            text += f", {self.latency_ms:.1f} ms/image (LiteRT, batch 1{kernels})"
         return text
 
 
@@ -160,7 +163,9 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
         num_threads: interpreter threads for the check and the latency.
 
     Returns:
-        An `ExportReport` with the LiteRT batch-1 latency.
+        An `ExportReport` with the LiteRT batch-1 latency and the delegate
+        that ran it ("xnnpack", or "none" with a warning when XNNPACK
+        refused the file; see `run_tflite`).
     """
     import tensorflow as tf
 
@@ -190,27 +195,56 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
         x = _sample(model, sample)
-        output, latency = run_tflite(tmp, x, num_threads=num_threads)
+        output, latency, delegate = run_tflite(tmp, x, num_threads=num_threads, with_delegate=True,
+                                               label=os.fspath(path))
         _replace(tmp, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _report("tflite", path, model.predict(x, verbose=0), output, latency_ms=latency, quantize=quantize)
+    return _report("tflite", path, model.predict(x, verbose=0), output, latency_ms=latency, quantize=quantize,
+                   delegate=delegate)
 
 
-def run_tflite(path, x, num_threads=2, timing_runs=10):
+def _interpreter(path, shape, num_threads, delegates):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads,
+                              experimental_op_resolver_type=resolver)
+    # A Keras model's batch is dynamic; XNNPACK needs a fixed shape before
+    # allocate_tensors() ("failed to prepare" otherwise).
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], shape)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, label=None):
     """Run a .tflite file on `x` one example at a time with LiteRT.
 
     Quantizes int8 inputs and dequantizes int8 outputs with the tensors'
-    own scales. Returns (outputs, median batch-1 latency in ms).
-    """
-    from ai_edge_litert.interpreter import Interpreter
+    own scales. XNNPACK (LiteRT's default CPU delegate) refuses some int8
+    files, e.g. when a tensor's calibrated range is empty (a dead ReLU in an
+    SE bottleneck gives a constant excitation); such a file still runs on
+    LiteRT's reference kernels, which is what happens then, with a warning.
 
-    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-    inp = interpreter.get_input_details()[0]
-    # A Keras model's batch is dynamic; XNNPACK needs a fixed shape before
-    # allocate_tensors() ("failed to prepare" otherwise).
-    interpreter.resize_tensor_input(inp["index"], [1] + list(x.shape[1:]))
-    interpreter.allocate_tensors()
+    Returns:
+        (outputs, median batch-1 latency in ms), plus the delegate used
+        ("xnnpack" or "none") when `with_delegate`. `label` names the file
+        in the warning (default: `path`).
+    """
+    shape = [1] + list(x.shape[1:])
+    try:
+        interpreter, delegate = _interpreter(path, shape, num_threads, delegates=True), "xnnpack"
+    except RuntimeError as error:
+        if "XNNPACK" not in str(error):
+            raise
+        warnings.warn(
+            f"{label or os.fspath(path)}: LiteRT's XNNPACK delegate refused this file ({error}); it runs on the "
+            "slower reference kernels. With int8, this usually means a tensor whose calibration range "
+            "is empty: calibrate with more, real images.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        interpreter, delegate = _interpreter(path, shape, num_threads, delegates=False), "none"
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     outputs = []
@@ -231,7 +265,8 @@ def run_tflite(path, x, num_threads=2, timing_runs=10):
         start = time.perf_counter()
         interpreter.invoke()
         times.append(time.perf_counter() - start)
-    return np.stack(outputs), 1000 * float(np.median(times))
+    result = np.stack(outputs), 1000 * float(np.median(times))
+    return result + (delegate,) if with_delegate else result
 
 
 def to_onnx(model, path, *, opset=17, sample=None):

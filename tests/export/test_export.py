@@ -121,3 +121,29 @@ def test_undefined_input_size_is_refused(tmp_path):
     model = keras_senet.SEMobileNetV3Small(weights=None, input_shape=(None, None, 3))
     with pytest.raises(ValueError, match=r"undefined input size \(None, None, 3\)"):
         export.to_onnx(model, tmp_path / "x.onnx")
+
+
+def test_int8_file_that_xnnpack_refuses_still_runs_and_warns(tmp_path):
+    """A dead SE bottleneck (ReLU output always 0) calibrates to an empty
+    range; XNNPACK refuses such a file ("failed to prepare"), which happened
+    in CI with a random-weight model. The check then runs on LiteRT's
+    reference kernels and says so, instead of failing the export."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 8))
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    se = keras_senet.SqueezeExcite(ratio=4, name="se")
+    x = keras.layers.GlobalAveragePooling2D()(se(x))
+    model = keras.Model(inputs, keras.layers.Dense(10)(x))
+    # Non-negative inputs times a negative kernel: the bottleneck never fires.
+    se.reduce.kernel.assign(-np.abs(np.random.default_rng(0).normal(size=se.reduce.kernel.shape)))
+    se.reduce.bias.assign(np.zeros(se.reduce.bias.shape))
+    data = np.random.default_rng(1).normal(size=(8, 16, 16, 8)).astype("float32")
+    path = tmp_path / "dead.tflite"
+    with pytest.warns(RuntimeWarning, match=r"dead\.tflite: LiteRT's XNNPACK delegate refused"):
+        report = export.to_tflite(model, path, quantize="int8", representative_data=[data], int8_io=True,
+                                  sample=data[:4])
+    assert report.delegate == "none" and "XNNPACK refused" in str(report)
+    assert report.max_abs_diff <= tolerance(model, data[:4], 0.1)
+    assert path.exists()
+    float_report = export.to_tflite(model, tmp_path / "fp32.tflite", sample=data[:4])
+    assert float_report.delegate == "xnnpack"
