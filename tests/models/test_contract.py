@@ -12,12 +12,25 @@ NAMES = list(keras_senet.MODELS)
 # Width of the last feature map per family.
 FEATURES = {
     "SEResNet18": 512, "SEResNet34": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280,
-    "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576,
+    "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576, "SEInceptionResNetV2": 1536,
+    "SEDenseNet121": 1024, "SEDenseNet169": 1664, "SEDenseNet201": 1920,
 }
+# Smallest input side, where it is not 32 (keras.applications' Inceptions).
+MIN_SIZE = {"SEInceptionV3": 75, "SEInceptionResNetV2": 75}
+DEFAULT_SIZE = {"SEInceptionV3": 299, "SEInceptionResNetV2": 299}
 
 
 def features(name):
     return FEATURES.get(name, 2048)
+
+
+def size(name):
+    """A small test input side the model accepts."""
+    return max(64, MIN_SIZE.get(name, 32))
+
+
+def final_side(name):
+    return 1 if name in MIN_SIZE else 2  # at size(name)
 
 
 @pytest.fixture(params=NAMES)
@@ -27,23 +40,28 @@ def constructor(request):
 
 @pytest.mark.parametrize("channels", [1, 4])
 def test_no_top_any_channels(constructor, channels):
+    name, s = constructor.__name__, size(constructor.__name__)
     with pytest.warns(UserWarning, match="1 or 3") if channels == 4 else _nothing():
-        model = constructor(weights=None, include_top=False, input_shape=(64, 64, channels))
-    assert model.output_shape == (None, 2, 2, features(constructor.__name__))
-    assert model.predict(np.zeros((1, 64, 64, channels), "float32"), verbose=0).shape == (1, 2, 2, features(constructor.__name__))
+        model = constructor(weights=None, include_top=False, input_shape=(s, s, channels))
+    out = (final_side(name), final_side(name), features(name))
+    assert model.output_shape == (None,) + out
+    assert model.predict(np.zeros((1, s, s, channels), "float32"), verbose=0).shape == (1,) + out
 
 
 def test_default_and_custom_input_shapes(constructor):
-    assert constructor(weights=None).input_shape == (None, 224, 224, 3)
+    name = constructor.__name__
+    default = DEFAULT_SIZE.get(name, 224)
+    assert constructor(weights=None).input_shape == (None, default, default, 3)
     model = constructor(weights=None, input_shape=(123, 123, 3), classes=7)
     assert model.output_shape == (None, 7)
-    assert constructor(weights=None, include_top=False).input_shape == (None, 224, 224, 3)
+    assert constructor(weights=None, include_top=False).input_shape == (None, default, default, 3)
     flexible = constructor(weights=None, include_top=False, input_shape=(None, None, 3), pooling="avg")
-    assert flexible.predict(np.zeros((1, 40, 56, 3), "float32"), verbose=0).shape == (1, features(constructor.__name__))
+    h, w = (40, 56) if name not in MIN_SIZE else (80, 96)
+    assert flexible.predict(np.zeros((1, h, w, 3), "float32"), verbose=0).shape == (1, features(name))
 
 
 def test_input_tensor(constructor):
-    image = keras.Input((64, 64, 3), name="image")
+    image = keras.Input((size(constructor.__name__),) * 2 + (3,), name="image")
     scaled = keras.layers.Rescaling(1 / 255.0)(image)
     model = constructor(weights=None, input_tensor=scaled, classes=5)
     assert model.inputs[0].name == "image"
@@ -52,28 +70,31 @@ def test_input_tensor(constructor):
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_pooling(constructor, pooling):
-    model = constructor(weights=None, include_top=False, pooling=pooling, input_shape=(64, 64, 3))
+    s = size(constructor.__name__)
+    model = constructor(weights=None, include_top=False, pooling=pooling, input_shape=(s, s, 3))
     assert model.output_shape == (None, features(constructor.__name__))
     assert model.layers[-1].name == f"{pooling}_pool"
 
 
 def test_classifier_activation(constructor):
-    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    s = size(constructor.__name__)
+    x = np.random.default_rng(0).normal(size=(2, s, s, 3)).astype("float32")
     keras.utils.set_random_seed(0)
-    logits = constructor(weights=None, input_shape=(64, 64, 3), classes=10, classifier_activation=None)
+    logits = constructor(weights=None, input_shape=(s, s, 3), classes=10, classifier_activation=None)
     keras.utils.set_random_seed(0)
-    probs = constructor(weights=None, input_shape=(64, 64, 3), classes=10)
+    probs = constructor(weights=None, input_shape=(s, s, 3), classes=10)
     z, p = np.asarray(logits(x)), np.asarray(probs(x))
     assert (z < 0).any()
     np.testing.assert_allclose(p, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
 def test_weights_from_file(constructor, tmp_path):
-    model = constructor(weights=None, include_top=False, input_shape=(64, 64, 3))
+    s = size(constructor.__name__)
+    model = constructor(weights=None, include_top=False, input_shape=(s, s, 3))
     path = tmp_path / "w.weights.h5"
     model.save_weights(path)
-    loaded = constructor(weights=str(path), include_top=False, input_shape=(64, 64, 3))
-    x = np.ones((1, 64, 64, 3), "float32")
+    loaded = constructor(weights=str(path), include_top=False, input_shape=(s, s, 3))
+    x = np.ones((1, s, s, 3), "float32")
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
 
 
@@ -85,14 +106,17 @@ def test_weights_from_file(constructor, tmp_path):
         (dict(weights="imagenet", classes=10), r"`classes` should be 1000.*Received: classes=10"),
         (dict(weights="imagenet", classifier_activation="relu"), r"Received: classifier_activation=relu"),
         (dict(weights="imagenet", input_shape=(224, 224, 1)), r"must have 3 channels.*input_shape=\(224, 224, 1\)"),
-        (dict(weights=None, input_shape=(31, 64, 3)), r"at least 32x32.*input_shape=\(31, 64, 3\)"),
+        (dict(weights=None, input_shape=("min-1", 80, 3)), r"at least {m}x{m}.*input_shape=\({m1}, 80, 3\)"),
         (dict(weights=None, input_shape=(64, 64)), r"tuple of three integers.*input_shape=\(64, 64\)"),
         (dict(weights=None, pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_errors_name_argument_and_value(constructor, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    m = MIN_SIZE.get(constructor.__name__, 32)
+    if kwargs.get("input_shape", (0,))[0] == "min-1":
+        kwargs = dict(kwargs, input_shape=(m - 1,) + kwargs["input_shape"][1:])
+    with pytest.raises(ValueError, match=match.replace("{m}", str(m)).replace("{m1}", str(m - 1))):
         constructor(**kwargs)
 
 
@@ -103,8 +127,9 @@ def family(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_common_checks(name, tmp_path):
     """Predict on arrays and tf.data, softmax outputs, exact .keras round trip."""
-    model = keras_senet.MODELS[name](weights=None, input_shape=(64, 64, 3))
-    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    s = size(name)
+    model = keras_senet.MODELS[name](weights=None, input_shape=(s, s, 3))
+    x = np.random.default_rng(1).uniform(0, 255, (2, s, s, 3)).astype("float32")
     x = family(name).preprocess_input(x)
     probs = assert_predicts(model, x)
     assert probs.shape == (2, 1000)
