@@ -18,11 +18,13 @@ setup(
     extras_require={
         # PyTorch and timm for reading .pth checkpoints and parity checks.
         "convert": ["torch", "timm"],
+        # the other Keras backends the layers and models run on
+        "jax": ["jax"],
         # training-curve plots in the examples and notebooks
         "plot": ["matplotlib"],
         "export": ["tf2onnx", "onnxruntime", "ai-edge-litert"],
         "test": [
-            "pytest", "pytest-xdist", "torch", "timm", "tf2onnx", "onnxruntime", "ai-edge-litert", "matplotlib",
+            "pytest", "pytest-xdist", "torch", "timm", "jax", "tf2onnx", "onnxruntime", "ai-edge-litert", "matplotlib",
             # executes notebooks/ end to end
             "nbclient", "nbformat", "ipykernel",
         ],

@@ -50,13 +50,23 @@ def _last(layer):
     return layer.data_format == "channels_last"
 
 
+def _own_nodes(model):
+    """The calls of layers that belong to `model`'s graph (a layer shared
+    with another model has that model's calls too)."""
+    graph = getattr(model, "_functional", None) or model  # Sequential keeps one inside
+    return {id(n) for nodes in getattr(graph, "_nodes_by_depth", {}).values() for n in nodes}
+
+
 def _count(model):
     total = 0
+    own = _own_nodes(model)
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += _count(layer)
             continue
         for node in layer._inbound_nodes:
+            if own and id(node) not in own:
+                continue
             ins = node.input_tensors
             outs = node.output_tensors
             if not ins or not outs:

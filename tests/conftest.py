@@ -15,8 +15,23 @@ def _clear_session():
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tensorflow_only: needs the TensorFlow backend (export, tf.distribute); "
+        "deselected when KERAS_BACKEND is another backend",
+    )
     # Keras' TF backend converts tensors with np.array(x); numpy 2 warns on
     # every call. Not ours to fix; it would drown real warnings.
     config.addinivalue_line(
         "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword"
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """On JAX or torch, leave out the TensorFlow-only tests (deselected, not
+    skipped: they do not apply to that backend)."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    other = [item for item in items if item.get_closest_marker("tensorflow_only")]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if not item.get_closest_marker("tensorflow_only")]

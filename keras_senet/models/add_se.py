@@ -170,7 +170,9 @@ def _copy_layer(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
-def add_squeeze_excite(model, *, placement="standard", after=None, se_layer="se", name=None, **se_options):
+def add_squeeze_excite(
+    model, *, placement="standard", after=None, se_layer="se", name=None, reuse_layers=False, **se_options
+):
     """A copy of `model` with Squeeze-and-Excitation blocks inserted.
 
     Args:
@@ -189,6 +191,10 @@ def add_squeeze_excite(model, *, placement="standard", after=None, se_layer="se"
         se_layer: "se" (default), "sse", "scse", or a callable
             `fn(name=..., **se_options)` returning a layer.
         name: the new model's name (default "se_<model name>").
+        reuse_layers: False (default) gives the new model copies of the
+            layers; True builds it from `model`'s own layer objects, which
+            then share their weights between both models: faster, and no
+            second copy of the weights when `model` will not be used again.
         **se_options: passed to the SE layer (ratio, gate, squeeze, ...).
 
     Returns:
@@ -214,7 +220,7 @@ def add_squeeze_excite(model, *, placement="standard", after=None, se_layer="se"
                 f"{missing}. Received: after={after!r}"
             )
     inserted = []
-    rewritten = _rewrite(model, placement, after, make_se, inserted, name=name)
+    rewritten = _rewrite(model, placement, after, make_se, inserted, reuse_layers, name=name)
     if not inserted:
         if after is not None:
             raise ValueError(f"add_squeeze_excite: `after` selects no layer of model {model.name!r}.")
@@ -245,7 +251,7 @@ def _as_functional(model):
     )
 
 
-def _rewrite(model, placement, after, make_se, inserted, name=None):
+def _rewrite(model, placement, after, make_se, inserted, reuse, name=None):
     functional = _as_functional(model)
     graph = _Graph(functional)
     plan = _plan(graph, placement, after)
@@ -266,8 +272,8 @@ def _rewrite(model, placement, after, make_se, inserted, name=None):
     def clone(layer):
         if isinstance(layer, keras.Model):
             # e.g. a backbone in a classifier; it keeps its name
-            return _rewrite(layer, placement, after, make_se, inserted, name=layer.name)
-        return _copy_layer(layer)
+            return _rewrite(layer, placement, after, make_se, inserted, reuse, name=layer.name)
+        return layer if reuse else _copy_layer(layer)
 
     def call(layer, *args, **kwargs):
         edits = plan.get(layer.name, [])
@@ -295,6 +301,6 @@ def _rewrite(model, placement, after, make_se, inserted, name=None):
         functional, input_tensors=inputs, clone_function=clone, call_function=call
     )
     for layer_name, layer in graph.layers.items():
-        if not isinstance(layer, (keras.Model, keras.layers.InputLayer)):
+        if not reuse and not isinstance(layer, (keras.Model, keras.layers.InputLayer)):
             rewritten.get_layer(layer_name).set_weights(layer.get_weights())
     return keras.Model(rewritten.input, rewritten.output, name=name or f"se_{model.name}")

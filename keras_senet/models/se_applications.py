@@ -64,7 +64,7 @@ def SEApplication(
         x = imagenet_utils.apply_pooling(x, pooling)
     plain = keras.Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=base.name)
     model = add_squeeze_excite(
-        plain, placement=se_placement, se_layer=se_layer,
+        plain, placement=se_placement, se_layer=se_layer, reuse_layers=True,
         name=f"se_{base.name}", **{"data_format": keras.config.image_data_format(), **(se_options or {})},
     )
     if weights is not None:

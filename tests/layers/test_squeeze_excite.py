@@ -16,7 +16,7 @@ X = RNG.normal(size=(2, 5, 7, 32)).astype("float32")
 
 def np_se(x, layer, squeeze="avg", gate=lambda z: 1 / (1 + np.exp(-z))):
     """Reference SE in numpy from the layer's own weights."""
-    w1, b1, w2, b2 = [np.asarray(w) for w in layer.weights]
+    w1, b1, w2, b2 = [keras.ops.convert_to_numpy(w) for w in layer.weights]
     pooled = {"avg": x.mean((1, 2)), "max": x.max((1, 2))}.get(squeeze)
     if squeeze == "avgmax":
         pooled = 0.5 * (x.mean((1, 2)) + x.max((1, 2)))
@@ -26,14 +26,14 @@ def np_se(x, layer, squeeze="avg", gate=lambda z: 1 / (1 + np.exp(-z))):
 
 def test_matches_numpy_reference():
     layer = SqueezeExcite(ratio=4)
-    y = np.asarray(layer(X))
+    y = keras.ops.convert_to_numpy(layer(X))
     np.testing.assert_allclose(y, np_se(X, layer), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("squeeze", ["avg", "max", "avgmax"])
 def test_squeeze_operators(squeeze):
     layer = SqueezeExcite(ratio=4, squeeze=squeeze)
-    np.testing.assert_allclose(np.asarray(layer(X)), np_se(X, layer, squeeze), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), np_se(X, layer, squeeze), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_squeeze_operators(squeeze):
 )
 def test_gates(gate, fn):
     layer = SqueezeExcite(ratio=4, gate=gate)
-    np.testing.assert_allclose(np.asarray(layer(X)), np_se(X, layer, gate=fn), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), np_se(X, layer, gate=fn), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -82,11 +82,11 @@ def test_weight_shapes_and_bias_option():
 def test_channels_first_equals_channels_last():
     last = SqueezeExcite(ratio=4, data_format="channels_last")
     first = SqueezeExcite(ratio=4, data_format="channels_first")
-    y_last = last(X)
+    y_last = keras.ops.convert_to_numpy(last(X))
     first.build((None, 32, 5, 7))
     first.set_weights(last.get_weights())
     y_first = first(np.transpose(X, (0, 3, 1, 2)))
-    np.testing.assert_allclose(np.transpose(np.asarray(y_first), (0, 2, 3, 1)), y_last, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.transpose(keras.ops.convert_to_numpy(y_first), (0, 2, 3, 1)), y_last, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(2, 9, 16), (2, 3, 4, 5, 16)])
@@ -99,8 +99,8 @@ def test_other_ranks(shape):
 
 def test_spatial_se_matches_numpy():
     layer = SpatialSqueezeExcite()
-    y = np.asarray(layer(X))
-    kernel, bias = [np.asarray(w) for w in layer.weights]
+    y = keras.ops.convert_to_numpy(layer(X))
+    kernel, bias = [keras.ops.convert_to_numpy(w) for w in layer.weights]
     q = 1 / (1 + np.exp(-(X @ kernel + bias)))
     np.testing.assert_allclose(y, X * q, rtol=1e-5, atol=1e-6)
 
@@ -108,9 +108,10 @@ def test_spatial_se_matches_numpy():
 @pytest.mark.parametrize("combine", ["add", "max"])
 def test_scse_combines_both(combine):
     layer = ChannelSpatialSqueezeExcite(ratio=4, combine=combine)
-    y = np.asarray(layer(X))
-    c = np.asarray(SqueezeExcite.call(layer, X))
-    s = np.asarray(layer.sse(X))
+    y = keras.ops.convert_to_numpy(layer(X))
+    x = keras.ops.convert_to_tensor(X)  # call() without __call__'s conversion
+    c = keras.ops.convert_to_numpy(SqueezeExcite.call(layer, x))
+    s = keras.ops.convert_to_numpy(layer.sse(x))
     np.testing.assert_allclose(y, c + s if combine == "add" else np.maximum(c, s), rtol=1e-6)
     assert len(layer.weights) == 6
 
@@ -162,7 +163,7 @@ def test_trains():
     x = ChannelSpatialSqueezeExcite(ratio=4)(SqueezeExcite(ratio=4)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
     model.compile(optimizer="sgd", loss="mse")
-    before = [np.asarray(w).copy() for w in model.weights]
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.weights]
     model.fit(X, RNG.normal(size=(2, 3)), epochs=1, verbose=0)
-    changed = [not np.allclose(a, np.asarray(b)) for a, b in zip(before, model.weights)]
+    changed = [not np.allclose(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, model.weights)]
     assert all(changed), "every SE weight gets a gradient"

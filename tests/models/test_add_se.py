@@ -186,3 +186,15 @@ def _plain():
 def test_refusals_say_why(make, kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_senet.add_squeeze_excite(make(), **kwargs)
+
+
+def test_reuse_layers_shares_the_original_layers():
+    base = A.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    before = keras.ops.convert_to_numpy(base(x))
+    model = keras_senet.add_squeeze_excite(base, reuse_layers=True)
+    assert model.get_layer("block_1_project") is base.get_layer("block_1_project")
+    assert len(se_layers(model)) == 10
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(base(x)), before)  # the original still works unchanged
+    copied = keras_senet.add_squeeze_excite(base)
+    assert copied.get_layer("block_1_project") is not base.get_layer("block_1_project")

@@ -54,7 +54,7 @@ def test_v3_preprocessing_included_by_default():
     plain.set_weights(raw.get_weights())
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     normalized = keras_senet.se_resnet.preprocess_input(x)
-    np.testing.assert_allclose(np.asarray(raw(x)), np.asarray(plain(normalized)), atol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(raw(x)), keras.ops.convert_to_numpy(plain(normalized)), atol=1e-4)
 
 
 @pytest.mark.parametrize(
