@@ -19,6 +19,10 @@ def pytest_configure(config):
         "markers", "tensorflow_only: needs the TensorFlow backend (export, tf.distribute); "
         "deselected when KERAS_BACKEND is another backend",
     )
+    config.addinivalue_line(
+        "markers", "deep: a check repeated on a deeper or larger network; on JAX and torch it runs "
+        "only with KERAS_SENET_DEEP=1 (CI time), on TensorFlow always",
+    )
     # Keras' TF backend converts tensors with np.array(x); numpy 2 warns on
     # every call. Not ours to fix; it would drown real warnings.
     config.addinivalue_line(
@@ -28,10 +32,12 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """On JAX or torch, leave out the TensorFlow-only tests (deselected, not
-    skipped: they do not apply to that backend)."""
+    skipped: they do not apply to that backend) and, unless KERAS_SENET_DEEP=1,
+    the repeats on deeper networks (CI time; TensorFlow runs them)."""
     if keras.backend.backend() == "tensorflow":
         return
-    other = [item for item in items if item.get_closest_marker("tensorflow_only")]
-    if other:
-        config.hook.pytest_deselected(items=other)
-        items[:] = [item for item in items if not item.get_closest_marker("tensorflow_only")]
+    markers = ["tensorflow_only"] + ([] if os.environ.get("KERAS_SENET_DEEP") == "1" else ["deep"])
+    left_out = [item for item in items if any(item.get_closest_marker(m) for m in markers)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]

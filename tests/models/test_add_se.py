@@ -57,7 +57,12 @@ def consumers(model, name):
             if layer._inbound_nodes and name in producers(model, layer.name)]
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# Deeper siblings of a model above (same keras.applications code, more
+# blocks): run on every backend by `KERAS_SENET_DEEP=1`, on TensorFlow always.
+DEEP = {"ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "DenseNet169", "DenseNet201", "InceptionResNetV2"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.deep) if n in DEEP else n for n in CASES])
 def test_keras_applications_model(name, tmp_path):
     constructor, size, expected, after = CASES[name]
     base = constructor(weights=None, include_top=False, input_shape=(size, size, 3))
@@ -70,7 +75,9 @@ def test_keras_applications_model(name, tmp_path):
             np.testing.assert_array_equal(old, new)
     assert len(model.layers) == len(base.layers) + expected
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
-    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)  # one step; no graph to trace
+    # One step. TensorFlow and torch run it fastest eagerly; JAX compiles
+    # every op of an eager step for its shapes, one compiled step is faster.
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=keras.backend.backend() != "jax")
     loss = model.train_on_batch(x, np.zeros((2,) + model.output_shape[1:], "float32"))
     assert np.isfinite(loss)
     assert_keras_round_trip(model, x, tmp_path)

@@ -15,6 +15,12 @@ NAMES = list(keras_senet.MODELS)
 # models run on the siblings; the argument checks run on every constructor.
 DEEPER = {"SEResNet101", "SEResNet152", "SEResNeXt101", "SEDenseNet169", "SEDenseNet201"}
 BUILT = [name for name in NAMES if name not in DEEPER]
+# The largest networks: on TensorFlow always, on every backend by KERAS_SENET_DEEP=1.
+LARGEST = {"SENet154", "SEInceptionResNetV2"}
+
+
+def _params(names):
+    return [pytest.param(n, marks=pytest.mark.deep) if n in LARGEST else n for n in names]
 # Width of the last feature map per family.
 FEATURES = {
     "SEResNet18": 512, "SEResNet34": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280,
@@ -39,7 +45,7 @@ def final_side(name):
     return 1 if name in MIN_SIZE else 2  # at size(name)
 
 
-@pytest.fixture(params=BUILT)
+@pytest.fixture(params=_params(BUILT))
 def constructor(request):
     return keras_senet.MODELS[request.param]
 
@@ -136,7 +142,7 @@ def family(name):
     return keras_senet.se_mobilenet if "MobileNet" in name else keras_senet.se_resnet
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", _params(BUILT))
 def test_common_checks(name, tmp_path):
     """Predict on arrays and tf.data, softmax outputs, exact .keras round trip."""
     s = size(name)

@@ -9,7 +9,10 @@ import keras_senet
 from keras_senet.models import se_applications
 
 
-@pytest.mark.parametrize("arch", list(se_applications.ARCHS))
+@pytest.mark.parametrize("arch", [
+    pytest.param(a, marks=pytest.mark.deep) if a in ("SEDenseNet169", "SEDenseNet201", "SEInceptionResNetV2") else a
+    for a in se_applications.ARCHS
+])
 def test_se_adds_under_one_percent_macs(arch):
     """The paper: Inception-ResNet-v2 11.75 -> 11.76 GFLOPs, BN-Inception
     2.03 -> 2.04. MACs of the FC layers come from model_info; the scaling is
