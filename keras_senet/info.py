@@ -50,7 +50,7 @@ def _last(layer):
     return layer.data_format == "channels_last"
 
 
-def _own_nodes(model):
+def own_nodes(model):
     """The calls of layers that belong to `model`'s graph (a layer shared
     with another model has that model's calls too)."""
     graph = getattr(model, "_functional", None) or model  # Sequential keeps one inside
@@ -59,7 +59,7 @@ def _own_nodes(model):
 
 def _count(model):
     total = 0
-    own = _own_nodes(model)
+    own = own_nodes(model)
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += _count(layer)

@@ -19,6 +19,7 @@ inserts the SE layers); every existing layer keeps its name and weights.
 
 import keras
 
+from keras_senet.info import own_nodes
 from keras_senet.layers.squeeze_excite import get_se_layer
 
 PLACEMENTS = ("standard", "pre", "post", "identity")
@@ -30,12 +31,12 @@ class _Graph:
     """Producer/consumer links of a functional model, by layer name."""
 
     def __init__(self, model):
-        own_nodes = {id(n) for nodes in model._nodes_by_depth.values() for n in nodes}
+        own = own_nodes(model)
         self.layers = {}
         self.parents = {}  # name -> producer names, in argument order
         self.children = {}
         for layer in model.operations:
-            nodes = [n for n in layer._inbound_nodes if id(n) in own_nodes]
+            nodes = [n for n in layer._inbound_nodes if id(n) in own]
             if len(nodes) > 1:
                 raise ValueError(
                     f"add_squeeze_excite: layer {layer.name!r} is called {len(nodes)} times in model "
@@ -119,8 +120,8 @@ def _find_sites(graph):
             isinstance(graph.layers[c], keras.layers.Concatenate) for c in graph.children[name]
         ):
             sites.append(("module", name, None))  # else: part of an enclosing module
-    order = list(graph.layers)
-    return sorted(sites, key=lambda site: order.index(site[1]))
+    order = {name: i for i, name in enumerate(graph.layers)}
+    return sorted(sites, key=lambda site: order[site[1]])
 
 
 def _names(after):
@@ -128,7 +129,8 @@ def _names(after):
 
 
 def _plan(graph, placement, after):
-    """What to insert where: {layer name: [(where, index)]}, SE names."""
+    """What to insert where: {layer name: [(where, input index or None, site)]},
+    where is "input" or "output" and site names the SE layer."""
     if after is not None:
         if callable(after):
             names = [n for n, layer in graph.layers.items() if after(layer)]
@@ -136,7 +138,7 @@ def _plan(graph, placement, after):
             names = [n for n in _names(after) if n in graph.layers]
         return {n: [("output", None, n)] for n in names}
     sites = _find_sites(graph)
-    plan = {}  # layer name -> [(where, input index or None, site)]
+    plan = {}
 
     def at(layer, where, index, site):
         plan.setdefault(layer, []).append((where, index, site))
