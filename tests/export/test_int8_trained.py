@@ -13,20 +13,20 @@ from keras_senet.training.data import load_fashion_mnist
 
 
 def prepare(images):
-    """28x28 uint8 -> 32x32x1, normalized (the SE-ResNet minimum size is 32)."""
-    x = np.pad(images, ((0, 0), (2, 2), (2, 2)))[..., None].astype("float32")
-    return keras_senet.se_resnet.preprocess_input(x, mean=(0.286,), std=(0.353,))
+    """28x28 uint8 -> 28x28x1 float, normalized."""
+    return keras_senet.se_resnet.preprocess_input(images[..., None].astype("float32"), mean=(0.286,), std=(0.353,))
 
 
 @pytest.fixture(scope="module")
 def trained():
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     keras.utils.set_random_seed(0)
-    model = keras_senet.SEResNet18(weights=None, input_shape=(32, 32, 1), classes=10)
+    # The paper's CIFAR SE-ResNet, 8 layers: one SE block per stage.
+    model = keras_senet.SEResNetCIFAR(8, input_shape=(28, 28, 1), classes=10)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(prepare(x_train[:12000]), y_train[:12000], batch_size=128, epochs=1, verbose=0)
-    calibration = prepare(x_train[12000:12200])  # training images, not the held-out ones
+    model.fit(prepare(x_train[:24000]), y_train[:24000], batch_size=128, epochs=1, verbose=0)
+    calibration = prepare(x_train[24000:24200])  # training images, not the held-out ones
     return model, calibration, prepare(x_test[:1000]), y_test[:1000]
 
 

@@ -10,7 +10,7 @@ from keras_senet.models import se_applications
 
 
 @pytest.mark.parametrize("arch", [
-    pytest.param(a, marks=pytest.mark.deep) if a in ("SEDenseNet169", "SEDenseNet201", "SEInceptionResNetV2") else a
+    pytest.param(a, marks=pytest.mark.sibling) if a in ("SEDenseNet169", "SEDenseNet201", "SEInceptionResNetV2") else a
     for a in se_applications.ARCHS
 ])
 def test_se_adds_under_one_percent_macs(arch):
