@@ -15,8 +15,8 @@ OFFLINE = {
     "IMAGE_SIZE": 64,
     "EPOCHS": 2,
     "BATCH_SIZE": 16,
-    "LIMIT": 96,
-    "VAL_LIMIT": 32,
+    "LIMIT": 48,
+    "VAL_LIMIT": 16,
     "INSTALL": False,  # the package under test is installed already
     "OUTPUT": "out",
 }

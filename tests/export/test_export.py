@@ -1,8 +1,9 @@
 """Every export runs in its own runtime and is compared with Keras.
 
-Small configurations of the real builders keep CI time down: SE-ResNeXt-26
-(grouped convs, SE) and SE-MobileNetV3-Small (hard-sigmoid SE, depthwise
-convs, built-in preprocessing) at 64x64.
+Small configurations of the real builders keep CI time down: SE-ResNeXt-14
+(the SE-ResNeXt-26 row with one block per stage: grouped convs, SE, the caffe
+variant's layers) and SE-MobileNetV3-Small (hard-sigmoid SE, depthwise convs,
+built-in preprocessing) at 64x64.
 """
 
 import os
@@ -20,7 +21,9 @@ X = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
 @pytest.fixture(scope="module")
 def resnext():
     keras.utils.set_random_seed(0)
-    return keras_senet.SEResNeXt26(weights=None, input_shape=(64, 64, 3), classifier_activation=None)
+    row = dict(keras_senet.se_resnet.ARCHS["se_resnext26"], depths=(1, 1, 1, 1))
+    return keras_senet.se_resnet.SEResNet(**row, input_shape=(64, 64, 3), classifier_activation=None,
+                                          name="se_resnext14")
 
 
 @pytest.fixture(scope="module")

@@ -4,41 +4,29 @@ import keras
 import numpy as np
 import pytest
 
-from harness import assert_keras_round_trip, assert_predicts
+from harness import assert_keras_round_trip, assert_predicts, forward
 
 import keras_senet
 
 NAMES = list(keras_senet.MODELS)
-# Deeper rows of a family run the same builder code as a shallower sibling
-# (only the row differs, and test_se_resnet / test_se_applications /
-# tests/weights check each row's counts and logits), so the checks that build
-# models run on the siblings; the argument checks run on every constructor.
+# Argument errors: every constructor. Argument handling (input shapes and
+# channels, pooling, input_tensor, classifier activation) is builder code, the
+# same for every row: one model per builder and block kind.
+ARGUMENTS = ["SEResNet18", "SEResNeXt26", "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Small", "SEInceptionV3"]
+# Predict, the .keras round trip and loading a weights file by layer names:
+# every network but the deeper rows of a family (the same blocks as a
+# shallower sibling; test_se_resnet / test_se_applications / tests/weights
+# check each row's counts and logits). On JAX and torch the networks beyond
+# ARGUMENTS run only with KERAS_SENET_ALL_MODELS=1 (CI time).
 DEEPER = {"SEResNet101", "SEResNet152", "SEResNeXt101", "SEDenseNet169", "SEDenseNet201"}
-BUILT = [name for name in NAMES if name not in DEEPER]
-# The costliest networks to build get the checks where the network itself matters
-# (predict, the .keras round trip, loading a weights file by layer names);
-# the argument handling they share with a smaller model of the same builder
-# (SEResNeXt50, SEInceptionV3) is checked there.
-COSTLY = {"SENet154", "SEInceptionResNetV2", "SEDenseNet121"}
-ARGUMENTS = [name for name in BUILT if name not in COSTLY]
-# One model per builder and block kind; on JAX and torch the others run only
-# with KERAS_SENET_ALL_MODELS=1 (CI time), on TensorFlow always.
-REPRESENTATIVE = {"SEResNet18", "SEResNeXt26", "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Small", "SEInceptionV3"}
-
-
-def _params(names):
-    return [n if n in REPRESENTATIVE else pytest.param(n, marks=pytest.mark.sibling) for n in names]
+BUILT = [n if n in ARGUMENTS else pytest.param(n, marks=pytest.mark.sibling) for n in NAMES if n not in DEEPER]
 
 
 # Width of the last feature map per family.
-FEATURES = {
-    "SEResNet18": 512, "SEResNet34": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280,
-    "SEMobileNetV3Large": 960, "SEMobileNetV3Small": 576, "SEInceptionResNetV2": 1536,
-    "SEDenseNet121": 1024, "SEDenseNet169": 1664, "SEDenseNet201": 1920,
-}
+FEATURES = {"SEResNet18": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280, "SEMobileNetV3Small": 576}
 # Smallest input side, where it is not 32 (keras.applications' Inceptions).
 MIN_SIZE = {"SEInceptionV3": 75, "SEInceptionResNetV2": 75}
-DEFAULT_SIZE = {"SEInceptionV3": 299, "SEInceptionResNetV2": 299}
+DEFAULT_SIZE = {"SEInceptionV3": 299}
 
 
 def features(name):
@@ -54,7 +42,7 @@ def final_side(name):
     return 1 if name in MIN_SIZE else 2  # at size(name)
 
 
-@pytest.fixture(params=_params(ARGUMENTS))
+@pytest.fixture(params=ARGUMENTS)
 def constructor(request):
     return keras_senet.MODELS[request.param]
 
@@ -71,7 +59,7 @@ def test_no_top_any_channels(constructor, channels):
         model = constructor(weights=None, include_top=False, input_shape=(s, s, channels))
     out = (final_side(name), final_side(name), features(name))
     assert model.output_shape == (None,) + out
-    assert model(np.zeros((1, s, s, channels), "float32")).shape == (1,) + out  # predict: test_common_checks
+    assert forward(model, np.zeros((1, s, s, channels), "float32")).shape == (1,) + out
 
 
 def test_default_and_custom_input_shapes(constructor):
@@ -83,7 +71,7 @@ def test_default_and_custom_input_shapes(constructor):
     assert constructor(weights=None, include_top=False).input_shape == (None, default, default, 3)
     flexible = constructor(weights=None, include_top=False, input_shape=(None, None, 3), pooling="avg")
     h, w = (40, 56) if name not in MIN_SIZE else (80, 96)
-    assert flexible(np.zeros((1, h, w, 3), "float32")).shape == (1, features(name))
+    assert forward(flexible, np.zeros((1, h, w, 3), "float32")).shape == (1, features(name))
 
 
 def test_input_tensor(constructor):
@@ -109,12 +97,12 @@ def test_classifier_activation(constructor):
     logits = constructor(weights=None, input_shape=(s, s, 3), classes=10, classifier_activation=None)
     keras.utils.set_random_seed(0)
     probs = constructor(weights=None, input_shape=(s, s, 3), classes=10)
-    z, p = keras.ops.convert_to_numpy(logits(x)), keras.ops.convert_to_numpy(probs(x))
+    z, p = forward(logits, x), forward(probs, x)
     assert (z < 0).any()
     np.testing.assert_allclose(p, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _params(BUILT))
+@pytest.mark.parametrize("name", BUILT)
 def test_weights_from_file(name, tmp_path):
     constructor, s = keras_senet.MODELS[name], size(name)
     model = constructor(weights=None, include_top=False, input_shape=(s, s, 3))
@@ -122,7 +110,7 @@ def test_weights_from_file(name, tmp_path):
     model.save_weights(path)
     loaded = constructor(weights=str(path), include_top=False, input_shape=(s, s, 3))
     x = np.ones((1, s, s, 3), "float32")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(loaded(x)))
+    np.testing.assert_array_equal(forward(model, x), forward(loaded, x))
 
 
 @pytest.mark.parametrize(
@@ -152,7 +140,7 @@ def family(name):
     return keras_senet.se_mobilenet if "MobileNet" in name else keras_senet.se_resnet
 
 
-@pytest.mark.parametrize("name", _params(BUILT))
+@pytest.mark.parametrize("name", BUILT)
 def test_common_checks(name, tmp_path):
     """Predict on arrays and tf.data, softmax outputs, exact .keras round trip."""
     s = size(name)
