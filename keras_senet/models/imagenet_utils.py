@@ -184,6 +184,9 @@ def preprocess_input(x, data_format=None, mean=(0.485, 0.456, 0.406), std=(0.229
         x = np.asarray(x, "float32")
         return (x / 255.0 - mean) / std
     x = keras.ops.cast(x, "float32")
+    # Tensor statistics: numpy operands would go through numpy's
+    # __array_wrap__ on torch tensors (deprecated in NumPy 2).
+    mean, std = keras.ops.convert_to_tensor(mean), keras.ops.convert_to_tensor(std)
     return (x / 255.0 - mean) / std
 
 
