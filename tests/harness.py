@@ -11,6 +11,12 @@ def _plain(config):
     return json.loads(json.dumps(config))
 
 
+# One training step runs fastest eagerly on TensorFlow (tracing the step takes
+# 15+ s) and torch; JAX compiles every op of an eager step, one compiled step
+# is faster there.
+RUN_EAGERLY = keras.backend.backend() != "jax"
+
+
 def forward(model, x):
     """Outputs as numpy, the fastest way per backend: a direct call on
     TensorFlow and torch (predict traces a graph first), predict on JAX (a

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from harness import assert_keras_round_trip
+from harness import RUN_EAGERLY, assert_keras_round_trip
 
 import keras_senet
 
@@ -78,9 +78,7 @@ def test_keras_applications_model(name, tmp_path):
             np.testing.assert_array_equal(old, new)
     assert len(model.layers) == len(base.layers) + expected
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
-    # One step. TensorFlow and torch run it fastest eagerly; JAX compiles
-    # every op of an eager step for its shapes, one compiled step is faster.
-    model.compile(optimizer="sgd", loss="mse", run_eagerly=keras.backend.backend() != "jax")
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=RUN_EAGERLY)
     loss = model.train_on_batch(x, np.zeros((2,) + model.output_shape[1:], "float32"))
     assert np.isfinite(loss)
     assert_keras_round_trip(model, x, tmp_path)

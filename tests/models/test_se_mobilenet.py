@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from harness import assert_keras_round_trip
+from harness import RUN_EAGERLY, assert_keras_round_trip
 
 import keras_senet
 from keras_senet import SEMobileNetV3Large, SEMobileNetV3Small, model_info
@@ -114,10 +114,7 @@ def test_v1_v2_preprocess_to_minus_one_one():
 
 def test_se_mobilenet_v1_with_scse_trains():
     model = keras_senet.SEMobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=3, se_layer="scse")
-    # Eager where that is faster (tracing the step takes 15+ s on TensorFlow;
-    # JAX compiles each op of an eager step): the point is the gradients.
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  run_eagerly=keras.backend.backend() != "jax")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=RUN_EAGERLY)
     history = model.fit(np.random.default_rng(0).normal(size=(4, 32, 32, 3)), np.array([0, 1, 2, 0]),
                         epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
