@@ -153,6 +153,26 @@ def grouped_conv(args, results):
     compare("grouped 3x3 conv, 32 groups, 8x28x28x256: GroupedConv2D / Conv2D(groups)", a, b, results)
 
 
+def recalibrate_batchnorm(model, images):
+    """Set BatchNorm statistics to those of `images`, as training would.
+
+    With random weights and identity statistics activations grow layer by
+    layer; int8 ranges then differ from a trained network's by orders of
+    magnitude, and XNNPACK refuses int8 ADDs whose input and output scales
+    are too far apart (they fall back to slower kernels), which no trained
+    model would show.
+    """
+    import keras
+
+    saved = {layer: layer.momentum for layer in model._flatten_layers()
+             if isinstance(layer, keras.layers.BatchNormalization)}
+    for layer in saved:
+        layer.momentum = 0.0  # the moving statistics become this batch's
+    model(images, training=True)
+    for layer, momentum in saved.items():
+        layer.momentum = momentum
+
+
 def tflite(spec, size, args, results):
     """fp32 / fp16 / dynamic / int8 TFLite latency of one model in LiteRT."""
     import numpy as np
@@ -164,6 +184,7 @@ def tflite(spec, size, args, results):
     rng = np.random.default_rng(0)
     # Calibration data only sets quantization ranges; for latency random inputs do.
     calibration = [rng.normal(size=(8, size, size, 3)).astype("float32") * (60 if "MobileNetV3" in spec else 1)]
+    recalibrate_batchnorm(model, calibration[0])
     files = {}
     with tempfile.TemporaryDirectory() as tmp:
         for quantize in (None, "float16", "dynamic", "int8"):

@@ -145,6 +145,48 @@ def _representative(data, shape, limit=200):
     return gen
 
 
+def _hard_swish_int8(x):
+    """hard-swish as (x / 6) * relu6(x + 3): the same function, in ops that
+    the TFLite converter does not fuse into HARD_SWISH."""
+    return (x * (1.0 / 6.0)) * keras.ops.relu6(x + 3.0)
+
+
+def _without_hard_swish(model):
+    """`model`, or a copy with the same weights whose hard-swish activations
+    are written as `_hard_swish_int8`.
+
+    For full int8 only: LiteRT's XNNPACK delegate runs HARD_SWISH in float
+    only, so in an int8 file every hard-swish falls back to the reference
+    kernels and splits the delegated graph (SE-MobileNetV3-Large: 21 splits,
+    int8 twice as slow as fp32). Its MUL and ADD run inside XNNPACK. Only
+    functional and Sequential models can be copied; others are returned as
+    they are.
+    """
+    hard_swish = (keras.activations.hard_silu, keras.activations.hard_swish)
+
+    def uses_hard_swish(layer):
+        if isinstance(layer, keras.Model):
+            return any(uses_hard_swish(inner) for inner in layer.layers)
+        return getattr(layer, "activation", None) in hard_swish
+
+    def clone(layer):
+        if isinstance(layer, keras.Model) and uses_hard_swish(layer):
+            return keras.models.clone_model(layer, clone_function=clone)
+        config = layer.get_config()
+        if getattr(layer, "activation", None) in hard_swish:
+            config["activation"] = _hard_swish_int8
+        return layer.__class__.from_config(config)
+
+    if not uses_hard_swish(model):
+        return model
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+    except ValueError:  # a subclassed model: cannot be rebuilt layer by layer
+        return model
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=False, sample=None,
               num_threads=2):
     """Export a TFLite flatbuffer and check it with the LiteRT interpreter.
@@ -154,7 +196,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
         path: output `.tflite` file.
         quantize: None (float32), "float16" (weights in fp16), "dynamic"
             (int8 weights, float activations) or "int8" (full integer; needs
-            `representative_data`).
+            `representative_data`; hard-swish is written as
+            (x / 6) * relu6(x + 3), which XNNPACK runs in int8).
         representative_data: for "int8": an iterable of input batches (numpy
             arrays or a tf.data.Dataset of images or (images, labels)), already
             preprocessed like the model's inputs; up to 200 examples are used.
@@ -178,7 +221,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
     shape = _input_shape(model)
     workdir = tempfile.mkdtemp(prefix="keras_senet_tflite_")
     try:
-        model.export(os.path.join(workdir, "saved_model"), format="tf_saved_model", verbose=False)
+        exported = _without_hard_swish(model) if quantize == "int8" else model
+        exported.export(os.path.join(workdir, "saved_model"), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(os.path.join(workdir, "saved_model"))
         if quantize is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

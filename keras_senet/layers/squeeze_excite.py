@@ -179,9 +179,12 @@ class SqueezeExcite(keras.layers.Layer):
             s = 0.5 * (ops.mean(inputs, axis=spatial) + ops.max(inputs, axis=spatial))
         s = self.expand(self._activation_fn(self.reduce(s)))
         s = GATES[self.gate](s)
-        for axis in spatial:  # back to rank `rank` for broadcasting
-            s = ops.expand_dims(s, axis)
-        return inputs * s
+        # Back to rank `rank` for broadcasting, in one reshape: LiteRT's
+        # XNNPACK delegate takes RESHAPE but not EXPAND_DIMS, which would
+        # split the graph at every SE block.
+        shape = [1] * rank
+        shape[0], shape[channel_axis] = -1, s.shape[-1]
+        return inputs * ops.reshape(s, shape)
 
     def compute_output_shape(self, input_shape):
         return input_shape
