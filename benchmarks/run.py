@@ -44,6 +44,9 @@ PAIRS = {
 TIMM = {"SEResNet50[caffe]": "legacy_seresnet50", "SEResNet50": "seresnet50", "SEResNeXt50": "seresnext50_32x4d",
         "SEMobileNetV3Large": "mobilenetv3_large_100"}
 TFLITE_MODELS = ("SEResNet50", "SEMobileNetV3Large")
+# Batch-1 latencies are short and noisy (+-10% between runs of 7 rounds
+# here): they get this many times --repeats rounds.
+BATCH1_ROUNDS = 5
 SECTIONS = ("graph", "xla", "train", "memory", "grouped_conv", "tflite", "timm")
 
 
@@ -102,7 +105,7 @@ def inference(models, batch, size, jit, args):
     for model in models:
         forward = tf.function(lambda x, m=model: m(x, training=False), jit_compile=jit)
         fns.append(lambda f=forward: f(x).numpy())
-    return alternate(fns, args.warmup, args.repeats)
+    return alternate(fns, args.warmup, args.repeats * BATCH1_ROUNDS if batch == 1 else args.repeats)
 
 
 def train_step(models, batch, size, args):
@@ -196,7 +199,7 @@ def tflite(spec, size, args, results):
             interpreter.allocate_tensors()
             interpreter.set_tensor(interpreter.get_input_details()[0]["index"], calibration[0][:1])
             files[quantize or "fp32"] = interpreter
-        timed = alternate([i.invoke for i in files.values()], args.warmup, args.repeats * 3)
+        timed = alternate([i.invoke for i in files.values()], args.warmup, args.repeats * BATCH1_ROUNDS)
     timed = dict(zip(files, timed))
     for kind in ("fp16", "dynamic", "int8"):
         kind_key = "float16" if kind == "fp16" else kind
@@ -224,7 +227,7 @@ def timm_pair(spec, size, args, results):
         with torch.inference_mode():
             reference(xt)
 
-    a, b = alternate([lambda: forward(xtf).numpy(), run_torch], args.warmup, args.repeats)
+    a, b = alternate([lambda: forward(xtf).numpy(), run_torch], args.warmup, args.repeats * BATCH1_ROUNDS)
     compare(f"{spec} TF graph / timm {TIMM[spec]} (torch {torch.__version__}, batch 1)", a, b, results,
             target=1.0 if spec == "SEResNet50" else None)
     return b
