@@ -28,6 +28,11 @@ def pytest_configure(config):
         "markers", "sibling: a model check repeated on another network of the same builder or "
         "kind; on JAX and torch it runs only with KERAS_SENET_ALL_MODELS=1 (CI time), on TensorFlow always",
     )
+    config.addinivalue_line(
+        "markers", "structure: checks only what a built Keras graph is (parameter and MAC counts, layer "
+        "names, shapes of weights, wiring), which no backend changes; on JAX and torch it runs only with "
+        "KERAS_SENET_ALL_MODELS=1 (CI time: the contract tests build and run every builder there)",
+    )
     # Keras' TF backend converts tensors with np.array(x); numpy 2 warns on
     # every call. Not ours to fix; it would drown real warnings.
     config.addinivalue_line(
@@ -38,11 +43,13 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """On JAX or torch, leave out the TensorFlow-only tests (deselected, not
     skipped: they do not apply to that backend) and, unless
-    KERAS_SENET_ALL_MODELS=1, the repeats on sibling networks (CI time;
-    TensorFlow runs them)."""
+    KERAS_SENET_ALL_MODELS=1, the repeats on sibling networks and the
+    structure checks (CI time; TensorFlow runs them)."""
     if keras.backend.backend() == "tensorflow":
         return
-    markers = ["tensorflow_only"] + ([] if os.environ.get("KERAS_SENET_ALL_MODELS") == "1" else ["sibling"])
+    markers = ["tensorflow_only"]
+    if os.environ.get("KERAS_SENET_ALL_MODELS") != "1":
+        markers += ["sibling", "structure"]
     left_out = [item for item in items if any(item.get_closest_marker(m) for m in markers)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)

@@ -60,23 +60,33 @@ def consumers(model, name):
 # A residual block, an inverted residual and `after=` train on every backend;
 # the others on JAX and torch only with KERAS_SENET_ALL_MODELS=1 (CI time:
 # JAX compiles a DenseNet-121 training step for about a minute), on
-# TensorFlow always. The Inception and dense sites' wiring is checked on every
-# backend by the tests below.
+# TensorFlow always. The structure tests below check the Inception and dense
+# sites' wiring.
 REPRESENTATIVE = {"ResNet50", "MobileNetV2", "VGG16"}
+# Deeper rows of a family: the same sites as the row above them, which trains;
+# for these the SE count and the copied weights are checked.
+DEEPER = {"ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "DenseNet169", "DenseNet201"}
 
 
-@pytest.mark.parametrize("name", [n if n in REPRESENTATIVE else pytest.param(n, marks=pytest.mark.sibling) for n in CASES])
-def test_keras_applications_model(name, tmp_path):
+def converted(name):
+    """`add_squeeze_excite` on keras.applications' `name`: one SE per site,
+    every original layer there under its name with its weights."""
     constructor, size, expected, after = CASES[name]
     base = constructor(weights=None, include_top=False, input_shape=(size, size, 3))
     model = keras_senet.add_squeeze_excite(base, after=after)
     assert model.name == f"se_{base.name}"
     assert len(se_layers(model)) == expected
-    # Every original layer is there under its name with its weights.
     for layer in base.layers:
         for old, new in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True):
             np.testing.assert_array_equal(old, new)
     assert len(model.layers) == len(base.layers) + expected
+    return model, size
+
+
+@pytest.mark.parametrize("name", [n if n in REPRESENTATIVE else pytest.param(n, marks=pytest.mark.sibling)
+                                  for n in CASES if n not in DEEPER])
+def test_keras_applications_model(name, tmp_path):
+    model, size = converted(name)
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
     model.compile(optimizer="sgd", loss="mse", run_eagerly=RUN_EAGERLY)
     loss = model.train_on_batch(x, np.zeros((2,) + model.output_shape[1:], "float32"))
@@ -84,6 +94,13 @@ def test_keras_applications_model(name, tmp_path):
     assert_keras_round_trip(model, x, tmp_path)
 
 
+@pytest.mark.structure
+@pytest.mark.parametrize("name", sorted(DEEPER))
+def test_deeper_rows(name):
+    converted(name)
+
+
+@pytest.mark.structure
 def test_se_sits_on_the_residual_branch_before_the_sum():
     base = A.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
     model = keras_senet.add_squeeze_excite(base)
@@ -93,6 +110,7 @@ def test_se_sits_on_the_residual_branch_before_the_sum():
     assert producers(model, "conv2_block2_add") == ["conv2_block1_out", "conv2_block2_add_se"]
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize(
     "placement, source, users",
     [
@@ -109,6 +127,7 @@ def test_placements(placement, source, users):
     assert sorted(consumers(model, "conv2_block1_add_se")) == users
 
 
+@pytest.mark.structure
 def test_inception_modules_and_inception_resnet_branches():
     v3 = keras_senet.add_squeeze_excite(A.InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3)))
     assert producers(v3, "mixed9_se") == ["mixed9"]  # the module's output, not its inner concatenations
@@ -123,12 +142,14 @@ def test_inception_modules_and_inception_resnet_branches():
     assert len(consumers(pre, f"{merge}_se")) == 3
 
 
+@pytest.mark.structure
 def test_dense_layers_get_se_on_their_new_features():
     model = keras_senet.add_squeeze_excite(A.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3)))
     assert producers(model, "conv2_block1_concat_se") == ["conv2_block1_2_conv"]
     assert producers(model, "conv2_block1_concat") == ["pool1", "conv2_block1_concat_se"]
 
 
+@pytest.mark.structure
 def test_se_options_pass_through():
     base = A.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
     model = keras_senet.add_squeeze_excite(base, se_layer="scse", ratio=8, gate="hard_sigmoid")

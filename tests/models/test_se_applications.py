@@ -9,6 +9,7 @@ import keras_senet
 from keras_senet.models import se_applications
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize("arch", [
     pytest.param(a, marks=pytest.mark.sibling) if a in ("SEDenseNet169", "SEDenseNet201", "SEInceptionResNetV2") else a
     for a in se_applications.ARCHS
@@ -33,6 +34,7 @@ def test_no_imagenet_weights_and_the_way_to_start_from_keras_ones():
         keras_senet.SEInceptionV3(weights="imagenet")
 
 
+@pytest.mark.structure
 def test_names_and_se_options():
     model = keras_senet.SEDenseNet121(weights=None, input_shape=(64, 64, 3), se_options={"ratio": 4},
                                       classes=3)

@@ -7,6 +7,7 @@ import keras_senet
 from keras_senet import SEMobileNetV3Large, SEMobileNetV3Small, model_info
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize(
     "ours, theirs", [(SEMobileNetV3Large, keras.applications.MobileNetV3Large),
                      (SEMobileNetV3Small, keras.applications.MobileNetV3Small)],
@@ -23,12 +24,14 @@ def test_parameter_count_equals_keras_applications(ours, theirs, alpha, minimali
         assert expected == {SEMobileNetV3Large: 5_483_032, SEMobileNetV3Small: 2_542_856}[ours]
 
 
+@pytest.mark.structure
 def test_macs():
     # timm's mobilenetv3_large_100: 0.217 G (conv + dense), the paper's 219 M MAdds
     assert abs(model_info(SEMobileNetV3Large(weights=None)).macs / 1e9 - 0.217) < 0.001
     assert abs(model_info(SEMobileNetV3Small(weights=None)).macs / 1e9 - 0.057) < 0.001
 
 
+@pytest.mark.structure
 def test_se_blocks_use_hard_sigmoid_and_round_to_8():
     model = SEMobileNetV3Large(weights=None)
     se = [layer for layer in model.layers if isinstance(layer, keras_senet.SqueezeExcite)]
@@ -39,6 +42,7 @@ def test_se_blocks_use_hard_sigmoid_and_round_to_8():
                    for layer in SEMobileNetV3Large(weights=None, minimalistic=True).layers)
 
 
+@pytest.mark.structure
 def test_se_options_pass_through():
     model = SEMobileNetV3Small(weights=None, se_options=dict(gate="sigmoid", ratio=8))
     layer = model.get_layer("stage0_block0_se")
@@ -71,6 +75,7 @@ def test_errors(kwargs, match):
         SEMobileNetV3Large(**{"weights": None, **kwargs})
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize("alpha", [0.75, 1.0])
 def test_se_mobilenet_v1_counts(alpha):
     reference = keras.applications.MobileNet(weights=None, alpha=alpha)
@@ -82,12 +87,14 @@ def test_se_mobilenet_v1_counts(alpha):
         assert keras_senet.SEMobileNet(weights=None).count_params() == 4_739_932
 
 
+@pytest.mark.structure
 def test_se_mobilenet_v1_macs_match_paper():
     macs = model_info(keras_senet.SEMobileNet(weights=None)).macs / 1e6
     assert abs(macs - 572) / 572 <= 0.01  # paper, Table 3: 572 MFLOPs (MobileNet: 569)
     assert abs(model_info(keras_senet.SEMobileNet(weights=None, se_layer=None)).macs / 1e6 - 569) < 1
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize("alpha", [0.75, 1.0, 1.4])
 def test_se_mobilenet_v2_counts(alpha):
     reference = keras.applications.MobileNetV2(weights=None, alpha=alpha)

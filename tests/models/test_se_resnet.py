@@ -29,6 +29,7 @@ REFERENCE_PARAMS = {
 }
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize("name, variant", list(REFERENCE_PARAMS), ids=lambda v: str(v))
 def test_parameter_count_equals_reference(name, variant):
     model = keras_senet.MODELS[name](weights=None, variant=variant)
@@ -36,6 +37,7 @@ def test_parameter_count_equals_reference(name, variant):
 
 
 # Paper, Table 2 (GFLOPs = multiply-accumulates at 224, Caffe-style stride).
+@pytest.mark.structure
 @pytest.mark.parametrize(
     "name, paper, tolerance",
     [
@@ -51,6 +53,7 @@ def test_macs_match_paper(name, paper, tolerance):
     assert abs(macs - paper) / paper <= tolerance, macs
 
 
+@pytest.mark.structure
 def test_se_costs_almost_nothing():
     with_se = model_info(SEResNet50(weights=None, variant="caffe")).macs
     without = model_info(SEResNet50(weights=None, variant="caffe", se_stages=())).macs
@@ -62,6 +65,7 @@ def test_se_costs_almost_nothing():
 
 
 # TPAMI version, Tables 5 and 7 (SE-ResNet-50, reduced width C // r).
+@pytest.mark.structure
 @pytest.mark.parametrize(
     "kwargs, params",
     [
@@ -101,6 +105,7 @@ def test_placements_differ_and_count_as_expected():
                 assert not np.allclose(outputs[a], outputs[b]), (a, b)
 
 
+@pytest.mark.structure
 def test_layer_names_are_stable():
     """Weights files depend on these names; change them only with a converter update."""
     names = {layer.name for layer in SEResNet50(weights=None, variant="caffe").layers}
@@ -115,6 +120,7 @@ def test_layer_names_are_stable():
     assert {"conv1_1_conv", "conv1_2_conv", "conv1_3_bn", "top_dropout", "conv3_block1_0_pad"} <= deep
 
 
+@pytest.mark.structure
 def test_grouped_convs_use_standard_layout():
     model = keras_senet.SEResNeXt50(weights=None)
     conv = model.get_layer("conv2_block1_2_conv")
