@@ -32,6 +32,7 @@ class ExportReport:
     latency_ms: float = None
     quantize: str = None
     delegate: str = None  # TFLite: "xnnpack", or "none" when XNNPACK refused the file
+    outside_delegate: tuple = ()  # TFLite: ops LiteRT runs outside XNNPACK (slower kernels)
 
     def __str__(self):
         text = (
@@ -41,6 +42,10 @@ class ExportReport:
         )
         if self.latency_ms is not None:
             kernels = "" if self.delegate in (None, "xnnpack") else ", reference kernels: XNNPACK refused it"
+            if self.delegate == "xnnpack" and self.outside_delegate:
+                counts = {op: self.outside_delegate.count(op) for op in sorted(set(self.outside_delegate))}
+                kernels = ", outside XNNPACK: " + ", ".join(f"{op}" + (f" x{n}" if n > 1 else "")
+                                                            for op, n in counts.items())
             text += f", {self.latency_ms:.1f} ms/image (LiteRT, batch 1{kernels})"
         return text
 
@@ -241,11 +246,12 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
         x = _sample(model, sample)
         output, latency, delegate = run_tflite(tmp, x, num_threads=num_threads, with_delegate=True,
                                                label=os.fspath(path))
+        outside = ops_outside_xnnpack(tmp, x.shape[1:]) if delegate == "xnnpack" else ()
         _replace(tmp, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _report("tflite", path, model.predict(x, verbose=0), output, latency_ms=latency, quantize=quantize,
-                   delegate=delegate)
+                   delegate=delegate, outside_delegate=outside)
 
 
 def _interpreter(path, shape, num_threads, delegates):
@@ -259,6 +265,29 @@ def _interpreter(path, shape, num_threads, delegates):
     interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], shape)
     interpreter.allocate_tensors()
     return interpreter
+
+
+def ops_outside_xnnpack(path, input_shape):
+    """Names of the ops in a .tflite file that LiteRT runs outside the XNNPACK
+    delegate, on its builtin kernels (each one also splits the delegated
+    graph), for one example of `input_shape` (without the batch).
+
+    Read through the interpreter's op listing (`_get_ops_details`, private in
+    LiteRT): after delegation it lists the DELEGATE nodes beside the original
+    ops; an original op whose outputs feed a delegate node or the model's
+    output, and come from no delegate node, runs outside. () if the listing
+    is unavailable.
+    """
+    interpreter = _interpreter(path, [1] + list(input_shape), num_threads=1, delegates=True)
+    try:
+        nodes = interpreter._get_ops_details()
+    except AttributeError:
+        return ()
+    delegated = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    produced = {t for n in delegated for t in n["outputs"]}
+    consumed = {t for n in delegated for t in n["inputs"]} | {d["index"] for d in interpreter.get_output_details()}
+    return tuple(n["op_name"] for n in nodes if n["op_name"] != "DELEGATE"
+                 and set(n["outputs"]) & consumed and not set(n["outputs"]) & produced)
 
 
 def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, label=None):

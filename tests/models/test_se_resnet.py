@@ -2,6 +2,8 @@ import keras
 import numpy as np
 import pytest
 
+from harness import forward
+
 import keras_senet
 from keras_senet import SEResNet50, model_info
 
@@ -93,7 +95,7 @@ def test_placements_differ_and_count_as_expected():
         model = keras_senet.SEResNet18(
             weights=None, input_shape=(64, 64, 3), se_placement=placement, classifier_activation=None
         )
-        outputs[placement] = keras.ops.convert_to_numpy(model(x))
+        outputs[placement] = forward(model, x)
         counts[placement] = model_info(model).params
     # SE-PRE sits on each block's input: in the first block of a stage that is
     # the previous stage's width (64, 64, 128, 256), so fewer parameters.
