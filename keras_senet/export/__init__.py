@@ -244,9 +244,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
         x = _sample(model, sample)
-        output, latency, delegate = run_tflite(tmp, x, num_threads=num_threads, with_delegate=True,
-                                               label=os.fspath(path))
-        outside = ops_outside_xnnpack(tmp, x.shape[1:]) if delegate == "xnnpack" else ()
+        output, latency, delegate, outside = run_tflite(tmp, x, num_threads=num_threads, with_delegate=True,
+                                                        label=os.fspath(path))
         _replace(tmp, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -271,6 +270,12 @@ def ops_outside_xnnpack(path, input_shape):
     """Names of the ops in a .tflite file that LiteRT runs outside the XNNPACK
     delegate, on its builtin kernels (each one also splits the delegated
     graph), for one example of `input_shape` (without the batch).
+    """
+    return _outside(_interpreter(path, [1] + list(input_shape), num_threads=1, delegates=True))
+
+
+def _outside(interpreter):
+    """`ops_outside_xnnpack` of an allocated interpreter.
 
     Read through the interpreter's op listing (`_get_ops_details`, private in
     LiteRT): after delegation it lists the DELEGATE nodes beside the original
@@ -278,7 +283,6 @@ def ops_outside_xnnpack(path, input_shape):
     output, and come from no delegate node, runs outside. () if the listing
     is unavailable.
     """
-    interpreter = _interpreter(path, [1] + list(input_shape), num_threads=1, delegates=True)
     try:
         nodes = interpreter._get_ops_details()
     except AttributeError:
@@ -301,7 +305,8 @@ def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, labe
 
     Returns:
         (outputs, median batch-1 latency in ms), plus the delegate used
-        ("xnnpack" or "none") when `with_delegate`. `label` names the file
+        ("xnnpack" or "none") and the ops run outside it (see
+        `ops_outside_xnnpack`) when `with_delegate`. `label` names the file
         in the warning (default: `path`).
     """
     shape = [1] + list(x.shape[1:])
@@ -339,7 +344,9 @@ def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, labe
         interpreter.invoke()
         times.append(time.perf_counter() - start)
     result = np.stack(outputs), 1000 * float(np.median(times))
-    return result + (delegate,) if with_delegate else result
+    if not with_delegate:
+        return result
+    return result + (delegate, _outside(interpreter) if delegate == "xnnpack" else ())
 
 
 def to_onnx(model, path, *, opset=17, sample=None):

@@ -171,7 +171,7 @@ def test_int8_mobilenet_v3_runs_inside_xnnpack(mobilenet, tmp_path):
     model(calibration, training=True)
     report = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8",
                               representative_data=[calibration], sample=X)
-    assert report.outside_delegate == ("RESHAPE",)
+    assert report.outside_delegate == ("RESHAPE",) == export.ops_outside_xnnpack(tmp_path / "int8.tflite", (64, 64, 3))
     assert "outside XNNPACK: RESHAPE)" in str(report)
     # The rewrite is the same function (the int8 error of a random network
     # is large, so exactness is checked in float), and the model is untouched.
