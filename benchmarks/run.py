@@ -320,7 +320,8 @@ def main():
 
     machine = (f"{cpu_name()}, {os.cpu_count()} cores, {args.threads} threads, TF {tf.__version__}, "
                f"Keras {keras.__version__}")
-    print(f"{machine}; inputs {args.size}x{args.size}; medians of {args.repeats} alternating runs")
+    print(f"{machine}; inputs {args.size}x{args.size}; medians of {args.repeats} alternating runs "
+          f"({args.repeats * BATCH1_ROUNDS} at batch 1)")
     print(f"{'comparison (A / B)':<58} {'A':>9} {'B':>9}")
     results = []
     pairs = {k: PAIRS[k] for k in (args.only or PAIRS)}

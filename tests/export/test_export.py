@@ -152,7 +152,7 @@ def test_int8_file_that_xnnpack_refuses_still_runs_and_warns(tmp_path):
     assert float_report.delegate == "xnnpack"
 
 
-def test_int8_mobilenet_v3_runs_inside_xnnpack(mobilenet, tmp_path):
+def test_int8_mobilenet_v3_runs_inside_xnnpack(tmp_path):
     """XNNPACK has no int8 HARD_SWISH and no EXPAND_DIMS: each one would run
     on LiteRT's reference kernels and split the delegated graph (int8
     SE-MobileNetV3-Large was twice as slow as fp32). The int8 export writes
