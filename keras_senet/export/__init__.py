@@ -5,10 +5,19 @@ Every function writes through a temporary path (nothing half-written is left
 behind), runs the exported file with its own runtime (TensorFlow, the LiteRT
 interpreter from `ai-edge-litert`, onnxruntime) and returns an
 `ExportReport`: file size, max and mean abs difference from Keras, top-1
-agreement, and for TFLite the interpreter's batch-1 latency.
+agreement, what they were measured on, and for TFLite the interpreter's
+batch-1 latency. Check on real inputs (`sample=`): on random noise an int8
+model's top-1 agreement says little.
+
+Each exported file carries the model's input transform and class names
+(`keras_senet.inputs`): TFLite in a model metadata entry, ONNX in its
+`metadata_props`, SavedModel in `assets.extra/`, all named `keras_senet`.
+`read_metadata` reads them back from any of these and from `.keras` files,
+and `load_predictor` runs any of them on model inputs.
 """
 
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +27,10 @@ import warnings
 import keras
 import numpy as np
 
+from keras_senet import inputs
+
 QUANTIZE = (None, "float16", "dynamic", "int8")
+METADATA_NAME = "keras_senet"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +41,7 @@ class ExportReport:
     max_abs_diff: float
     mean_abs_diff: float
     top1_agreement: float
+    checked_on: str = ""  # what the outputs were compared on, e.g. "100 given inputs"
     latency_ms: float = None
     quantize: str = None
     delegate: str = None  # TFLite: "xnnpack", or "none" when XNNPACK refused the file
@@ -38,7 +51,7 @@ class ExportReport:
         text = (
             f"{self.format}{'/' + self.quantize if self.quantize else ''} -> {self.path}: "
             f"{self.size_bytes / 1e6:.1f} MB, max abs diff {self.max_abs_diff:.2e}, "
-            f"mean {self.mean_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.1%}"
+            f"mean {self.mean_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.1%} on {self.checked_on}"
         )
         if self.latency_ms is not None:
             kernels = "" if self.delegate in (None, "xnnpack") else ", reference kernels: XNNPACK refused it"
@@ -61,18 +74,103 @@ def _input_shape(model):
 
 
 def _sample(model, sample):
+    """(check inputs, what they are): `sample`, or 4 random-noise inputs."""
     if sample is not None:
-        return np.asarray(sample, "float32")
+        sample = np.asarray(sample, "float32")
+        return sample, f"{len(sample)} given inputs"
     rng = np.random.default_rng(0)
-    return rng.normal(size=(4,) + _input_shape(model)).astype("float32")
+    return rng.normal(size=(4,) + _input_shape(model)).astype("float32"), "4 random-noise inputs"
 
 
-def _report(fmt, path, reference, output, **extra):
+def _report(fmt, path, reference, output, checked_on, **extra):
     reference, output = np.asarray(reference, "float64"), np.asarray(output, "float64")
     diff = np.abs(reference - output)
     agreement = float(np.mean(reference.argmax(-1) == output.argmax(-1)))
     size = _size(path)
-    return ExportReport(fmt, os.fspath(path), size, float(diff.max()), float(diff.mean()), agreement, **extra)
+    return ExportReport(fmt, os.fspath(path), size, float(diff.max()), float(diff.mean()), agreement,
+                        checked_on, **extra)
+
+
+def _metadata(model, **changes):
+    """The model's input transform (with `changes`) and class names, as JSON."""
+    data = {}
+    transform = inputs.input_transform(model)
+    if transform is not None:
+        data["input_transform"] = transform.replace(**changes).to_config()
+    if inputs.class_names(model) is not None:
+        data["class_names"] = list(inputs.class_names(model))
+    return json.dumps(data)
+
+
+def _parse_metadata(text):
+    data = json.loads(text) if text else {}
+    transform = data.get("input_transform")
+    return (inputs.InputTransform.from_config(transform) if transform else None), data.get("class_names")
+
+
+def read_metadata(path):
+    """(InputTransform or None, class names or None) stored in a `.keras`,
+    `.tflite` or `.onnx` file or a SavedModel folder written by this package.
+
+    Raises:
+        ValueError: naming the path when it does not exist or is of none of
+            these formats.
+    """
+    path = os.fspath(path)
+    kind = model_format(path)
+    if kind == "keras":
+        return inputs.read_metadata(path)
+    if kind == "saved_model":
+        extra = os.path.join(path, "assets.extra", METADATA_NAME + ".json")
+        return _parse_metadata(open(extra).read() if os.path.exists(extra) else None)
+    if kind == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        return _parse_metadata(props.get(METADATA_NAME))
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    with open(path, "rb") as f:
+        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(f.read()))
+    for entry in model.metadata or ():
+        if entry.name.decode() == METADATA_NAME:
+            return _parse_metadata(bytes(model.buffers[entry.buffer].data).decode())
+    return None, None
+
+
+def model_format(path):
+    """"keras", "tflite", "onnx" or "saved_model" for an existing path.
+
+    Raises:
+        ValueError: naming the path when it does not exist or has another form.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
+        return "saved_model"
+    if os.path.isfile(path):
+        for suffix, kind in ((".keras", "keras"), (".tflite", "tflite"), (".onnx", "onnx")):
+            if path.endswith(suffix):
+                return kind
+        raise ValueError(f"{path}: unknown model format; expected a .keras, .tflite or .onnx file "
+                         "or a SavedModel folder")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
+    raise ValueError(f"Model file not found: {path}")
+
+
+def _with_tflite_metadata(flatbuffer, text):
+    """A .tflite flatbuffer with a metadata entry `keras_senet` holding `text`."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(text.encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_NAME.encode(), len(model.buffers) - 1
+    model.metadata = list(model.metadata or []) + [entry]
+    return flatbuffer_utils.convert_object_to_bytearray(model)
 
 
 def _size(path):
@@ -98,9 +196,10 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
         model: a Keras model with a fixed input size.
         path: output directory.
         preprocess: optional function applied inside the signature (e.g.
-            `keras_senet.se_resnet.preprocess_input`); the signature then
-            takes raw uint8 RGB images, as a serving client sends them.
-        sample: inputs to check with (default: 4 random images).
+            `model.input_transform.normalize`); the signature then takes raw
+            uint8 RGB images, as a serving client sends them.
+        sample: inputs to check with, real images preferably (default: 4
+            random-noise images); uint8 images with `preprocess`.
 
     Returns:
         An `ExportReport`.
@@ -113,25 +212,31 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
     if preprocess is None:
         spec = tf.TensorSpec((None,) + shape, tf.float32, name="images")
         archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
-        x = _sample(model, sample)
-        feed, reference = x, model.predict(x, verbose=0)
+        feed, checked_on = _sample(model, sample)
+        reference = model.predict(feed, verbose=0)
     else:
         spec = tf.TensorSpec((None,) + shape, tf.uint8, name="images")
         archive.add_endpoint(
             "serve", lambda x: model(preprocess(tf.cast(x, tf.float32)), training=False), input_signature=[spec]
         )
         rng = np.random.default_rng(0)
-        feed = rng.integers(0, 256, (4,) + shape).astype("uint8") if sample is None else np.asarray(sample, "uint8")
+        if sample is None:
+            feed, checked_on = rng.integers(0, 256, (4,) + shape).astype("uint8"), "4 random-noise images"
+        else:
+            feed, checked_on = np.asarray(sample, "uint8"), f"{len(sample)} given images"
         reference = model.predict(np.asarray(preprocess(feed.astype("float32"))), verbose=0)
     tmp = f"{os.fspath(path)}.partial{os.getpid()}"
     try:
         archive.write_out(tmp, verbose=False)
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, "assets.extra", METADATA_NAME + ".json"), "w") as f:
+            f.write(_metadata(model, **({"mode": "raw"} if preprocess else {})))
         loaded = tf.saved_model.load(tmp)  # keep a reference: it owns the variables
         output = loaded.serve(tf.constant(feed)).numpy()
         _replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _report("saved_model", path, reference, output)
+    return _report("saved_model", path, reference, output, checked_on)
 
 
 def _representative(data, shape, limit=200):
@@ -207,7 +312,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
             arrays or a tf.data.Dataset of images or (images, labels)), already
             preprocessed like the model's inputs; up to 200 examples are used.
         int8_io: with "int8", int8 input and output tensors (else float).
-        sample: inputs to check with (default: 4 random images).
+        sample: inputs to check with, real images preferably (default: 4
+            random-noise inputs, on which int8 top-1 agreement says little).
         num_threads: interpreter threads for the check and the latency.
 
     Returns:
@@ -239,18 +345,18 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
             if int8_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
-        flatbuffer = converter.convert()
+        flatbuffer = _with_tflite_metadata(converter.convert(), _metadata(model))
         tmp = os.path.join(workdir, "model.tflite")
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
-        x = _sample(model, sample)
+        x, checked_on = _sample(model, sample)
         output, latency, delegate, outside = run_tflite(tmp, x, num_threads=num_threads, with_delegate=True,
                                                         label=os.fspath(path))
         _replace(tmp, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _report("tflite", path, model.predict(x, verbose=0), output, latency_ms=latency, quantize=quantize,
-                   delegate=delegate, outside_delegate=outside)
+    return _report("tflite", path, model.predict(x, verbose=0), output, checked_on, latency_ms=latency,
+                   quantize=quantize, delegate=delegate, outside_delegate=outside)
 
 
 def _interpreter(path, shape, num_threads, delegates):
@@ -343,7 +449,7 @@ def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, labe
         start = time.perf_counter()
         interpreter.invoke()
         times.append(time.perf_counter() - start)
-    result = np.stack(outputs), 1000 * float(np.median(times))
+    result = np.stack(outputs), (1000 * float(np.median(times)) if times else None)
     if not with_delegate:
         return result
     return result + (delegate, _outside(interpreter) if delegate == "xnnpack" else ())
@@ -359,7 +465,8 @@ def to_onnx(model, path, *, opset=17, sample=None):
         model: a Keras model with a fixed input size.
         path: output `.onnx` file.
         opset: ONNX opset (default 17).
-        sample: inputs to check with (default: 4 random images).
+        sample: inputs to check with, real images preferably (default: 4
+            random-noise inputs, on which int8 top-1 agreement says little).
 
     Returns:
         An `ExportReport`.
@@ -373,12 +480,70 @@ def to_onnx(model, path, *, opset=17, sample=None):
     function = tf.function(lambda images: model(images, training=False))
     tmp = f"{os.fspath(path)}.partial{os.getpid()}"
     try:
-        tf2onnx.convert.from_function(function, input_signature=spec, opset=opset, output_path=tmp)
-        x = _sample(model, sample)
+        onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = METADATA_NAME, _metadata(model)
+        with open(tmp, "wb") as f:
+            f.write(onnx_model.SerializeToString())
+        x, checked_on = _sample(model, sample)
         session = onnxruntime.InferenceSession(tmp, providers=["CPUExecutionProvider"])
         output = session.run(None, {session.get_inputs()[0].name: x})[0]
         _replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return _report("onnx", path, model.predict(x, verbose=0), output)
+    return _report("onnx", path, model.predict(x, verbose=0), output, checked_on)
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A model file ready to run: `predict(x)` maps a float32 batch of model
+    inputs (N, H, W, C) to outputs (N, classes)."""
+
+    path: str
+    format: str
+    predict: object
+    input_shape: tuple  # (H, W, C); None where the file takes any size
+    input_transform: object  # inputs.InputTransform, or None if the file has none
+    class_names: tuple
+
+
+def load_predictor(path):
+    """Open a `.keras`, `.tflite` or `.onnx` file or a SavedModel folder for
+    inference with its own runtime (Keras, LiteRT, onnxruntime, TensorFlow),
+    with the input transform and class names stored in it.
+
+    Raises:
+        ValueError: naming the path when it is missing or of another format.
+    """
+    path = os.fspath(path)
+    kind = model_format(path)
+    transform, names = read_metadata(path)
+    if kind == "keras":
+        model = inputs.load_model(path, compile=False)
+        predict = lambda x: keras.ops.convert_to_numpy(model.predict(x, verbose=0))  # noqa: E731
+        shape = tuple(model.input_shape[1:])
+    elif kind == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        shape = tuple(int(d) for d in Interpreter(model_path=path).get_input_details()[0]["shape"][1:])
+        predict = lambda x: run_tflite(path, x, timing_runs=0)[0]  # noqa: E731
+    elif kind == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        shape = tuple(session.get_inputs()[0].shape[1:])
+        predict = lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        spec = loaded.signatures["serving_default"].structured_input_signature[1]
+        spec = next(iter(spec.values()))
+        shape = tuple(spec.shape[1:])
+
+        def predict(x):
+            return next(iter(loaded.signatures["serving_default"](tf.cast(x, spec.dtype)).values())).numpy()
+
+    shape = None if any(not isinstance(d, int) for d in shape) else shape
+    return Predictor(path, kind, predict, shape, transform, tuple(names) if names else None)

@@ -19,6 +19,7 @@ import os
 
 import keras
 
+from keras_senet import inputs
 from keras_senet.training.recipes import compile_model, get_recipe
 from keras_senet.training.strategy import is_chief
 
@@ -51,7 +52,8 @@ def build_classifier(model, *, classes, weights=None, input_shape=None, dropout_
     if dropout_rate:
         x = keras.layers.Dropout(dropout_rate, name="top_dropout")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
-    return keras.Model(backbone.inputs, outputs, name=backbone.name)
+    model = keras.Model(backbone.inputs, outputs, name=backbone.name)
+    return inputs.attach(model, inputs.input_transform(backbone))
 
 
 def set_backbone_trainable(model, trainable):
@@ -207,4 +209,7 @@ def train(
             history.setdefault(key, []).extend(values)
         if not trainable:
             model.save_weights(frozen_weights)
+    best = os.path.join(output_dir, "best.keras")
+    if is_chief() and os.path.exists(best):
+        inputs.write_metadata(best, model)  # ModelCheckpoint saved it with model.save
     return history

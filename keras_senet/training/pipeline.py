@@ -12,19 +12,9 @@ import math
 
 import numpy as np
 
-from keras_senet.models.imagenet_utils import preprocess_input, resize_center_crop
+from keras_senet.inputs import default_transform, match_channels
 
 AUGMENTS = ("auto", "imagenet", "cifar", None)
-
-
-def normalize(image):
-    """[0, 255] -> the models' input: ImageNet mean/std for RGB (as the
-    presets were trained), [-1, 1] for other channel counts."""
-    import tensorflow as tf
-
-    if image.shape[-1] == 3:
-        return preprocess_input(image, "channels_last")
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
 def random_resized_crop(image, size, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
@@ -52,30 +42,15 @@ def pad_crop(image, size, seed, padding=4):
     return tf.image.stateless_random_crop(image, (size, size, image.shape[-1]), seed=seed)
 
 
-def _match_channels(image, channels):
-    import tensorflow as tf
-
-    have = image.shape[-1]
-    if channels is None or have == channels:
-        return image
-    if have == 1 and channels == 3:
-        return tf.image.grayscale_to_rgb(image)
-    if have == 3 and channels == 1:
-        return tf.image.rgb_to_grayscale(image)
-    raise ValueError(f"Cannot turn {have}-channel images into {channels} channels")
-
-
 def make_dataset(
     source,
     *,
     training,
     image_size,
     batch_size,
+    transform=None,
     channels=None,
     augment="auto",
-    preprocess=normalize,
-    crop_pct=0.875,
-    interpolation="bilinear",
     shuffle_buffer=10_000,
     limit=None,
     seed=None,
@@ -90,11 +65,13 @@ def make_dataset(
         training: shuffle and augment (else the evaluation transform).
         image_size: output side in pixels.
         batch_size: the *global* batch (per replica x replicas).
-        channels: convert images to 1 or 3 channels; None keeps them.
+        transform: the model's `InputTransform` (`model.input_transform`):
+            its normalization, its channel count and, for evaluation, its
+            crop fraction and interpolation. None: `default_transform` for
+            `channels` (or the source's channels).
+        channels: convert images to 1 or 3 channels (default: the
+            transform's, else the source's).
         augment: "imagenet", "cifar", None, or "auto" (cifar under 64 px).
-        preprocess: float [0, 255] image -> model input; None keeps [0, 255]
-            (for models with built-in preprocessing, e.g. SE-MobileNetV3).
-        crop_pct: evaluation center-crop fraction (1.0: resize only).
         limit: use only the first `limit` examples.
         seed: shuffle and augmentation seed (None: random).
         deterministic: keep element order fixed in parallel maps.
@@ -111,6 +88,8 @@ def make_dataset(
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
     if augment == "auto":
         augment = "cifar" if image_size < 64 else "imagenet"
+    channels = channels or (transform.channels if transform else source.element_spec[0].shape[-1])
+    transform = (transform or default_transform(channels)).replace(channels=channels)
     dataset = source.take(limit) if limit else source
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -118,25 +97,20 @@ def make_dataset(
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
 
-    def transform(example, pair):
+    def prepare(example, pair):
         image, label = example
-        image = _match_channels(image, channels)
-        if training and augment == "imagenet":
-            image = random_resized_crop(image, image_size, pair, interpolation=interpolation)
-        elif training and augment == "cifar":
-            image = pad_crop(image, image_size, pair)
-        elif crop_pct < 1.0 and image_size >= 64:
-            image = resize_center_crop(image, image_size, crop_pct, interpolation)
+        if not training or augment is None:  # the model's evaluation transform
+            return transform.eval_image(image, image_size), tf.cast(label, tf.int64)
+        image = match_channels(image, transform.channels)
+        if augment == "imagenet":
+            image = random_resized_crop(image, image_size, pair, interpolation=transform.interpolation)
         else:
-            image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size), antialias=True)
-        if training and augment is not None:
-            image = tf.image.stateless_random_flip_left_right(image, pair + 1)
-        image = tf.ensure_shape(image, (image_size, image_size, image.shape[-1]))
-        if preprocess is not None:
-            image = preprocess(image)
-        return image, tf.cast(label, tf.int64)
+            image = pad_crop(image, image_size, pair)
+        image = tf.image.stateless_random_flip_left_right(image, pair + 1)
+        image = tf.ensure_shape(image, (image_size, image_size, transform.channels))
+        return transform.normalize(image, "channels_last"), tf.cast(label, tf.int64)
 
-    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(
         batch_size, drop_remainder=training if drop_remainder is None else drop_remainder
     )

@@ -9,10 +9,13 @@ variant, `arch` (the constructor's ARCHS key), source `urls` tried in order
 (safetensors from the Hugging Face Hub first where it exists, then the
 original PyTorch release, whose file name carries a SHA-256 prefix), the
 evaluation that produced the reference ImageNet-1k validation accuracy
-published by timm (results/results-imagenet.csv at commit 0173a139):
-`eval_size` (the models are global-pooled, so they run at any size; newer
-presets were evaluated at 288), `crop_pct`, `interpolation`, mean and std.
+published by timm (results/results-imagenet.csv at commit 0173a139) as an
+`InputTransform` (`transform`): size (the models are global-pooled, so they
+run at any size; newer presets were evaluated at 288), crop fraction,
+interpolation, mean and std.
 """
+
+from keras_senet.inputs import IMAGENET_MEAN, IMAGENET_STD, InputTransform
 
 TIMM_ARCHS = {
     "legacy_seresnet18": ("SEResNet18", dict(variant="caffe")),
@@ -53,8 +56,10 @@ def _preset(timm_model, urls, top1, top5, interpolation="bilinear", crop_pct=0.8
     }[constructor]
     return dict(
         constructor=constructor, arch=arch, variant=variant, timm_model=timm_model,
-        urls=tuple(urls), top1=top1, top5=top5, eval_size=eval_size, crop_pct=crop_pct,
-        interpolation=interpolation, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+        urls=tuple(urls), top1=top1, top5=top5,
+        # the evaluation that gave top1/top5; a model built with the preset
+        # carries it (SE-MobileNetV3 with built-in preprocessing in "raw" mode)
+        transform=InputTransform("torch", IMAGENET_MEAN, IMAGENET_STD, eval_size, crop_pct, interpolation),
     )
 
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_senet.inputs import InputTransform
 from keras_senet.models.imagenet_utils import preprocess_input
 from keras_senet.training.pipeline import make_dataset, pad_crop, random_resized_crop, steps_per_epoch
 
@@ -36,10 +37,12 @@ def test_training_batches_are_augmented_and_reproducible():
 
 def test_evaluation_is_the_reference_transform():
     source, images = _source(n=6)
-    (x, y), = _batches(make_dataset(source, training=False, image_size=32, batch_size=8, crop_pct=1.0))
+    (x, y), = _batches(make_dataset(source, training=False, image_size=32, batch_size=8,
+                                    transform=InputTransform(crop_pct=1.0)))
     assert x.shape == (6, 32, 32, 3) and y.tolist() == [0, 1, 2, 3, 4, 0]  # order kept, last batch kept
     expected = tf.image.resize(tf.cast(images[0], tf.float32), (32, 32), antialias=True)
-    np.testing.assert_allclose(x[0], preprocess_input(expected.numpy()), atol=1e-5)
+    expected = np.round(np.clip(expected.numpy(), 0, 255))  # as PIL: uint8 pixels
+    np.testing.assert_allclose(x[0], preprocess_input(expected), atol=1e-5)
     big, _ = _source(n=2, size=(80, 100))
     (x, _), = _batches(make_dataset(big, training=False, image_size=64, batch_size=2))
     assert x.shape == (2, 64, 64, 3)
@@ -53,7 +56,8 @@ def test_grayscale_channels_and_scaling():
     assert x.shape == (4, 28, 28, 3)
     pixels = x * np.array([0.229, 0.224, 0.225]) + np.array([0.485, 0.456, 0.406])  # undo ImageNet scaling
     np.testing.assert_allclose(pixels[..., 0], pixels[..., 2], atol=1e-5)  # gray copied to RGB
-    (x, _), = _batches(make_dataset(source, training=False, image_size=28, batch_size=4, preprocess=None))
+    (x, _), = _batches(make_dataset(source, training=False, image_size=28, batch_size=4,
+                                    transform=InputTransform("raw", channels=1)))
     assert x.max() > 1  # raw [0, 255] for models with built-in preprocessing
 
 

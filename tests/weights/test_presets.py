@@ -230,11 +230,11 @@ def test_preset_transform_matches_timm_eval_pipeline():
     image = np.stack([xx * 255 / 400, yy * 255 / 300, 128 + 100 * np.sin(xx / 20) * np.cos(yy / 30)], -1)
     image = np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype("uint8")
     for name in ("legacy_seresnet50.in1k", "seresnet50.ra2_in1k"):
-        p = PRESETS[name]
+        t = PRESETS[name]["transform"]
         ours = np.asarray(weights_module.preset_transform(name)(image))
         theirs = timm.data.create_transform(
-            input_size=(3, p["eval_size"], p["eval_size"]), crop_pct=p["crop_pct"],
-            interpolation=p["interpolation"], mean=p["mean"], std=p["std"],
+            input_size=(3, t.size, t.size), crop_pct=t.crop_pct,
+            interpolation=t.interpolation, mean=t.mean, std=t.std,
         )(Image.fromarray(image)).numpy().transpose(1, 2, 0)
-        assert ours.shape == theirs.shape == (p["eval_size"], p["eval_size"], 3)
+        assert ours.shape == theirs.shape == (t.size, t.size, 3)
         assert np.abs(ours - theirs).mean() < 0.02  # normalized units; 1/255/0.226 = 0.017 per grey level
