@@ -205,8 +205,10 @@ def tflite(spec, size, args, results):
 
     model = build(spec, size)
     rng = np.random.default_rng(0)
-    # Calibration data only sets quantization ranges; for latency random inputs do.
-    calibration = [rng.normal(size=(8, size, size, 3)).astype("float32") * (60 if "MobileNetV3" in spec else 1)]
+    # Calibration data only sets quantization ranges; for latency random
+    # pixels do, through the model's own input transform.
+    pixels = rng.normal(128, 60, size=(8, size, size, 3)).clip(0, 255)
+    calibration = [np.asarray(model.input_transform.normalize(pixels), "float32")]
     recalibrate_batchnorm(model, calibration[0])
     files = {}
     with tempfile.TemporaryDirectory() as tmp:
