@@ -12,8 +12,10 @@ setup(
     package_data={"keras_senet.models": ["imagenet_class_index.json"]},
     install_requires=[
         "keras>=3.6", "tensorflow>=2.16", "numpy", "safetensors>=0.4",
-        # model.fit logs and tfds input pipelines (keras_senet.training)
-        "tensorboard", "tensorflow-datasets",
+        # model.fit logs and tfds input pipelines (keras_senet.training);
+        # tfds 4.9's download/prepare path imports importlib_resources, which
+        # its own requirements only list for Python < 3.9 (etils no longer brings it)
+        "tensorboard", "tensorflow-datasets", "importlib_resources",
     ],
     extras_require={
         # PyTorch and timm for reading .pth checkpoints and parity checks.

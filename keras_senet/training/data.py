@@ -1,7 +1,10 @@
 """Image classification datasets as (image, label) sources.
 
 - tfds datasets by name (`imagenette`, `imagenet2012`, `cifar10`,
-  `tf_flowers`...), through `tensorflow_datasets`.
+  `tf_flowers`...), through `tensorflow_datasets`: prepared data loads
+  offline; preparing one offline fails within seconds with a
+  `DatasetUnavailableError` that names the ways to local data, and leaves
+  nothing half-made in the data dir.
 - An image folder: `root/<class>/*.jpg`, or `root/train/<class>/...` and
   `root/validation/<class>/...` (`val` and `test` also work) for splits.
 - Fashion-MNIST (Xiao et al. 2017) in its original idx format, as Debian's
@@ -17,6 +20,7 @@
 import dataclasses
 import gzip
 import os
+import re
 
 import numpy as np
 
@@ -150,22 +154,245 @@ def image_folder_source(root, split="train"):
     return dataset, SourceInfo(root, split, class_names, len(paths), 3, False)
 
 
-def tfds_source(name, split="train", data_dir=None, download=True):
-    """A tfds dataset by name, as (image, label) pairs."""
+class DatasetUnavailableError(ValueError):
+    """A tfds dataset that is not prepared and cannot be downloaded now.
+
+    The message names the dataset and the ways to use local data instead.
+    """
+
+
+# A TCP connect to a download host (or its proxy) must answer within this many
+# seconds, else the dataset counts as offline; tfds' own downloader retries a
+# failed connection 10 times with backoff (about 200 s) before it gives up.
+HOST_TIMEOUT = 3.0
+
+
+def _download_targets(urls):
+    """(host, port) pairs a download of `urls` connects to: the server, or the
+    proxy that `requests` (tfds' downloader) would use for it."""
+    from urllib.parse import urlsplit
+
+    import requests
+
+    default_ports = {"http": 80, "https": 443, "ftp": 21}
+    targets = []
+    for url in urls:
+        scheme = urlsplit(url).scheme
+        if scheme not in default_ports:
+            continue  # gs://, local paths: tfds copies them with tf.io.gfile
+        proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        if proxy:
+            url = proxy if "://" in proxy else "http://" + proxy
+        parts = urlsplit(url)
+        if parts.hostname:
+            target = (parts.hostname, parts.port or default_ports.get(parts.scheme, 80))
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
+def _connect_errors(targets, timeout=HOST_TIMEOUT):
+    """{"host:port": error} for the `targets` ((host, port) pairs) that do not
+    accept a TCP connection within `timeout` seconds."""
+    import socket
+
+    errors = {}
+    for host, port in targets:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as e:  # name resolution, refused, unreachable, timed out
+            errors[f"{host}:{port}"] = str(e) or type(e).__name__
+    return errors
+
+
+def _manual_dir(builder):
+    """tfds' manual download dir for `builder`'s data dir (tfds' default)."""
+    return os.path.join(os.fspath(builder.data_dir_root), "downloads", "manual")
+
+
+def _has_manual_files(builder):
+    """Whether tfds' manual download dir holds a file `builder` would download
+    (any file, for a dataset that is only prepared from manual files)."""
+    manual = _manual_dir(builder)
+    names = [info.filename for info in (builder.url_infos or {}).values() if info.filename]
+    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+        return os.path.isdir(manual) and bool(os.listdir(manual))
+    return any(os.path.exists(os.path.join(manual, name)) for name in names)
+
+
+def _unavailable(builder, reason):
+    """DatasetUnavailableError for `builder`: why, and the ways to local data."""
+    name, root, manual = builder.name, os.fspath(builder.data_dir_root), _manual_dir(builder)
+    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+        files = "the files tfds' instructions name (" + " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split()) + ")"
+    else:
+        infos = {url: info.filename for url, info in (builder.url_infos or {}).items() if info.filename}
+        if len(infos) == 1:
+            files = "{1} (from {0})".format(*next(iter(infos.items())))
+        elif infos:  # one file per config; tfds does not say which is whose before it runs
+            config = f"{name}/{builder.builder_config.name}" if builder.builder_config else name
+            files = f"the file of {config} among {', '.join(infos.values())}"
+            folders = {url.rsplit("/", 1)[0] for url in infos}
+            if len(folders) == 1:
+                files += f" (from {folders.pop()}/)"
+        else:
+            files = "its source files"
+    return DatasetUnavailableError(
+        f"tfds dataset {name!r} is not prepared in {root} and {reason}. To use local data instead: "
+        f"an image folder (--dataset FOLDER, with FOLDER/<class>/*.jpg), a --data-dir where {name} is "
+        f"already prepared, or {files} placed in tfds' manual download dir {manual}"
+    )
+
+
+def _tree(root, depth=3):
+    """Paths under `root`, at most `depth` levels down.
+
+    tfds creates everything a prepare makes within three levels (`name/version`,
+    `name/config/version`, `downloads/name/<file or tmp dir>`,
+    `downloads/extracted/<archive>`), so new paths show there, while the
+    contents of extracted archives (ImageNet: over a million files) are not walked.
+    """
+    found, stack = set(), [(root, 0)]
+    while stack:
+        path, level = stack.pop()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    found.add(entry.path)
+                    if level + 1 < depth and entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, level + 1))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return found
+
+
+def _remove_new(root, before):
+    """Remove what appeared under `root` since `before` (a `_tree`, or None if
+    `root` did not exist); what was there stays."""
+    import shutil
+
+    if before is None:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    removed = []
+    for path in sorted(_tree(root) - before, key=len):  # parents before children
+        if any(path.startswith(parent + os.sep) for parent in removed):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.remove(path)
+        removed.append(path)
+
+
+def _network_errors():
+    """Exceptions that mean a download could not be made (not a bad file or disk)."""
+    import urllib.error
+
+    import requests
+    from tensorflow_datasets.core.download.util import DownloadError
+
+    return (requests.exceptions.RequestException, DownloadError, urllib.error.URLError, ConnectionError, TimeoutError)
+
+
+def _prepare(builder):
+    """Download and prepare `builder`'s data, failing fast when offline.
+
+    The hosts of the builder's registered download URLs (tfds' checksums
+    file) are checked first with a short TCP connect, unless the files are in
+    tfds' manual download dir; a failure removes what this call created in
+    the data dir.
+
+    Raises:
+        DatasetUnavailableError: when the hosts do not answer, the manual
+            files a dataset needs are missing, or the download fails.
+    """
+    manual = _has_manual_files(builder)
+    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS and not manual:
+        raise _unavailable(builder, "it can only be prepared from manually downloaded files")
+    targets = [] if manual else _download_targets(builder.url_infos or {})
+    errors = _connect_errors(targets)
+    if targets and len(errors) == len(targets):  # one host that answers may be all it needs
+        hosts = "; ".join(f"{host} ({error})" for host, error in errors.items())
+        raise _unavailable(builder, f"cannot be downloaded, no download host answers: {hosts}")
+    root = os.fspath(builder.data_dir_root)
+    local = "://" not in root  # cleanup of gs:// and other remote data dirs is left to tfds
+    before = _tree(root) if os.path.isdir(root) else None
     try:
-        import tensorflow_datasets as tfds
+        builder.download_and_prepare()
+    except BaseException as e:
+        if local:
+            _remove_new(root, before)
+        if isinstance(e, _network_errors()):
+            detail = " ".join(f"{type(e).__name__}: {e}".split())
+            raise _unavailable(builder, f"its download failed ({detail[:300]})") from e
+        raise
+
+
+TFDS_NAME = re.compile(r"[a-z0-9_]+(/[\w.-]+)?(:[\w.*]+)?")
+
+
+def _tfds_builder(name, data_dir):
+    """tfds' builder for `name`, with a short error for a name tfds does not know."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(set(tfds.list_builders(with_community_datasets=False))), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"`dataset` {name!r} is neither a folder (there is no {os.path.abspath(name)}) nor a tfds "
+            f"dataset name (`tfds.list_builders()` lists them).{hint}"
+        ) from e
+
+
+def tfds_source(name, split="train", data_dir=None, download=True):
+    """A tfds dataset by name, as (image, label) pairs.
+
+    A dataset that is already prepared in `data_dir` loads without any
+    network access; otherwise it is downloaded and prepared there first.
+
+    Args:
+        name: tfds dataset name, e.g. "tf_flowers" or "imagenette/320px-v2".
+        split: tfds split (its slicing syntax works, e.g. "train[85%:]");
+            "validation" falls back to "test" when the dataset has none.
+        data_dir: tfds data directory (tfds' default when None).
+        download: prepare the dataset when it is not prepared yet.
+
+    Returns:
+        (tf.data.Dataset of (uint8 image, int64 label), SourceInfo).
+
+    Raises:
+        DatasetUnavailableError: when the dataset is not prepared and cannot be
+            downloaded now (offline, or `download=False`); the message names
+            the ways to use local data.
+        ValueError: for an unknown dataset name, or "validation" on a dataset
+            that has neither a validation nor a test split.
+    """
+    try:
+        import tensorflow_datasets  # noqa: F401
     except ImportError as e:
         raise ImportError("tfds datasets need `pip install tensorflow-datasets`") from e
-    if split == "validation":
-        builder = tfds.builder(name, data_dir=data_dir)
-        if "validation" not in builder.info.splits:
-            split = "test"
-    dataset, meta = tfds.load(
-        name, split=split, as_supervised=True, with_info=True, data_dir=data_dir, download=download
-    )
-    label = meta.features["label"]
-    channels = meta.features["image"].shape[-1] or 3
-    info = SourceInfo(name, split, tuple(label.names), meta.splits[split].num_examples, channels, False)
+    builder = _tfds_builder(name, data_dir)
+    if not builder.is_prepared():
+        if not download:
+            raise _unavailable(builder, "downloading is off (download=False)")
+        _prepare(builder)
+    splits = builder.info.splits
+    if split == "validation" and "validation" not in splits:
+        if "test" not in splits:
+            raise ValueError(
+                f"tfds dataset {name!r} has no 'validation' or 'test' split (its splits: {', '.join(splits)}); "
+                "evaluate on a slice of one instead, e.g. `--val-split 'train[85%:]'`"
+            )
+        split = "test"
+    dataset = builder.as_dataset(split=split, as_supervised=True)
+    features = builder.info.features
+    channels = features["image"].shape[-1] or 3
+    info = SourceInfo(name, split, tuple(features["label"].names), splits[split].num_examples, channels, False)
     return dataset, info
 
 
@@ -178,11 +405,18 @@ def load_source(dataset, split="train", data_dir=None):
         split: "train", "validation" or "test" (tfds also takes its own split
             syntax, e.g. "train[:10%]").
         data_dir: tfds data directory.
+
+    Raises:
+        DatasetUnavailableError: a tfds dataset that is not prepared and
+            cannot be downloaded now (see `tfds_source`).
+        ValueError: for a name that is neither a folder nor a tfds dataset.
     """
     if dataset == "fashion_mnist" and _has_fashion_mnist(FASHION_MNIST_DIR):
         return fashion_mnist_source(split)
-    if os.path.sep in dataset or os.path.exists(dataset):
+    if os.path.exists(dataset):
         if _has_fashion_mnist(dataset):
             return fashion_mnist_source(split, dataset)
         return image_folder_source(dataset, split)
-    return tfds_source(dataset, split, data_dir)
+    if TFDS_NAME.fullmatch(dataset):  # "name", "name/config", "name:version", "name/config:version"
+        return tfds_source(dataset, split, data_dir)
+    return image_folder_source(dataset, split)  # names the missing folder
