@@ -1,48 +1,50 @@
-"""keras-senet: Squeeze-and-Excitation networks for Keras 3."""
+"""keras-senet: Squeeze-and-Excitation networks for Keras 3.
 
-from keras_senet.info import ModelInfo, model_info  # noqa: F401
-from keras_senet.layers import (  # noqa: F401
-    ChannelSpatialSqueezeExcite,
-    SpatialSqueezeExcite,
-    SqueezeExcite,
-)
-from keras_senet.models import se_mobilenet, se_resnet  # noqa: F401
-from keras_senet.models.add_se import add_squeeze_excite  # noqa: F401
-from keras_senet.models.se_applications import (  # noqa: F401
-    SEDenseNet121,
-    SEDenseNet169,
-    SEDenseNet201,
-    SEInceptionResNetV2,
-    SEInceptionV3,
-)
-from keras_senet.models.se_mobilenet import (  # noqa: F401
-    SEMobileNet,
-    SEMobileNetV2,
-    SEMobileNetV3Large,
-    SEMobileNetV3Small,
-)
-from keras_senet.models.se_resnet import (  # noqa: F401
-    SENet154,
-    SEResNet18,
-    SEResNet34,
-    SEResNet50,
-    SEResNet101,
-    SEResNet152,
-    SEResNetCIFAR,
-    SEResNeXt26,
-    SEResNeXt50,
-    SEResNeXt101,
-)
+The public names load on first use (PEP 562, see `keras_senet._lazy`), so
+`import keras_senet` and `keras-senet --help` import neither Keras nor
+TensorFlow; `keras_senet.SEResNet50`, `from keras_senet import SEResNet50`
+and `keras_senet.MODELS` work as if everything were imported here.
+
+The SE layers register with Keras' serialization as soon as Keras is imported
+(before or after this package), so `keras.saving.load_model` finds them
+without any keras_senet name being read first.
+"""
+
+from keras_senet import _lazy
 
 __version__ = "0.1.0"
 
-# Constructor name -> constructor, for the command line and the tests.
-MODELS = {
-    fn.__name__: fn
-    for fn in (
-        SEResNet18, SEResNet34, SEResNet50, SEResNet101, SEResNet152,
-        SEResNeXt26, SEResNeXt50, SEResNeXt101, SENet154,
-        SEMobileNet, SEMobileNetV2, SEMobileNetV3Large, SEMobileNetV3Small,
-        SEInceptionV3, SEInceptionResNetV2, SEDenseNet121, SEDenseNet169, SEDenseNet201,
-    )
-}
+# Constructor names in the order the command line and the tests list them.
+_MODEL_NAMES = (
+    "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
+    "SEResNeXt26", "SEResNeXt50", "SEResNeXt101", "SENet154",
+    "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Large", "SEMobileNetV3Small",
+    "SEInceptionV3", "SEInceptionResNetV2", "SEDenseNet121", "SEDenseNet169", "SEDenseNet201",
+)
+
+
+def _models():
+    """Constructor name -> constructor, for the command line and the tests."""
+    return {name: __getattr__(name) for name in _MODEL_NAMES}
+
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    {
+        "keras_senet.info": ("ModelInfo", "model_info"),
+        "keras_senet.layers": ("ChannelSpatialSqueezeExcite", "SpatialSqueezeExcite", "SqueezeExcite"),
+        "keras_senet.models": ("se_mobilenet", "se_resnet"),
+        "keras_senet.models.add_se": ("add_squeeze_excite",),
+        "keras_senet.models.se_resnet": (
+            "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNetCIFAR",
+            "SEResNeXt26", "SEResNeXt50", "SEResNeXt101", "SENet154",
+        ),
+        "keras_senet.models.se_mobilenet": ("SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Large", "SEMobileNetV3Small"),
+        "keras_senet.models.se_applications": (
+            "SEInceptionV3", "SEInceptionResNetV2", "SEDenseNet121", "SEDenseNet169", "SEDenseNet201",
+        ),
+    },
+    computed={"MODELS": _models},
+)
+
+_lazy.import_with_keras("keras_senet.layers")  # the SE layers register with Keras' serialization

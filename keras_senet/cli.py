@@ -16,7 +16,57 @@ import time
 
 
 def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Hides TensorFlow's, CUDA's and absl's log lines for the rest of the command.
+
+    TF_CPP_MIN_LOG_LEVEL=3 (unless set already) silences the C++ lines TensorFlow
+    logs once its logging is set up (cpu_feature_guard, `failed call to cuInit`,
+    `Local rendezvous is aborting`); failures still reach the command as
+    exceptions. Since TF 2.19, loading TensorFlow also writes a few lines straight
+    to file descriptor 2 whatever that level (oneDNN, cudart_stub, "All log
+    messages before absl::InitializeLog()": tensorflow/tensorflow#100442), so
+    TensorFlow is imported here with that descriptor sent to a temporary file, and
+    whatever is not such a log line is passed on. The Python loggers of
+    TensorFlow and absl get level ERROR, and torch's warning that CUDA cannot
+    start (KERAS_BACKEND=torch on a machine without a GPU driver) is ignored.
+
+    Returns:
+        A function that puts the Python loggers and warning filters back.
+    """
+    import importlib.util
+    import logging
+    import re
+    import tempfile
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        log_line = re.compile(rb"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "  # absl
+                              rb"|\d{4}-\d\d-\d\d [\d:.]+: [IWEF] \S+:\d+\] "  # older TensorFlow
+                              rb"|WARNING: All log messages before absl::InitializeLog\(\)")
+        with tempfile.TemporaryFile() as captured:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            os.dup2(captured.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                sys.stderr.write(b"".join(line for line in captured if not log_line.match(line)).decode(errors="replace"))
+    loggers = {logging.getLogger(name): logging.getLogger(name).level for name in ("tensorflow", "absl")}
+    filters = warnings.filters[:]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", "CUDA initialization", UserWarning, r"torch\.cuda")
+
+    def restore():
+        for logger, level in loggers.items():
+            logger.setLevel(level)
+        warnings.filters[:] = filters
+
+    return restore
 
 
 def cmd_info(args):
@@ -247,7 +297,7 @@ def cmd_train(args):
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
         output_dir=args.output, val_data=val_data, strategy=strategy,
         backup_freq=args.backup_freq,
-        verbose=args.verbose,
+        verbose={"none": 0, "bar": 1, "epoch": 2}[args.progress],
     )
     loss, accuracy = model.evaluate(val_data, verbose=0)
     count = min(args.val_limit or val_info.num_examples, val_info.num_examples)
@@ -270,6 +320,8 @@ def build_parser():
         prog="keras-senet",
         description="Squeeze-and-Excitation networks for Keras 3.",
     )
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, CUDA's and absl's log lines and the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser(
@@ -366,8 +418,11 @@ def build_parser():
     tr.add_argument("--deterministic", action="store_true", help="fixed element order in the input pipeline")
     tr.add_argument("--backup-freq", default="epoch", type=_backup_freq, help="back up every epoch (default) or every N batches")
     tr.add_argument("--export-tflite", action="store_true", help="also export OUTPUT/model.tflite, verified")
-    tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                    help="1: progress bar (default), 2: a line per epoch, 0: silent")
+    tr.add_argument("--progress", choices=("bar", "epoch", "none"), default="bar",
+                    help="training progress: a bar (default), a line per epoch, or nothing")
+    # The former spelling (Keras' verbose 0/1/2), hidden: `keras-senet --verbose` is TensorFlow's logs.
+    tr.add_argument("--verbose", dest="progress", choices=("none", "bar", "epoch"), help=argparse.SUPPRESS,
+                    type=lambda value: {"0": "none", "1": "bar", "2": "epoch"}.get(value, value))
     tr.add_argument("--output", required=True, help="run folder")
     tr.set_defaults(func=cmd_train)
 
@@ -387,14 +442,67 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    _quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+def _install_hint(module):
+    """How to install a missing module, from keras-senet's own requirements.
+
+    Args:
+        module: the import name, e.g. "tf2onnx" or "ai_edge_litert".
+
+    Returns:
+        "pip install 'keras-senet[EXTRA]'" for an optional package, "pip install
+        NAME" for a required one, or None for a module keras-senet does not list.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     try:
+        meta = metadata.metadata("keras-senet")
+    except metadata.PackageNotFoundError:
+        return None
+    wanted = canonicalize_name(module)  # ai_edge_litert -> ai-edge-litert
+    requirements = [r for r in map(Requirement, meta.get_all("Requires-Dist") or []) if canonicalize_name(r.name) == wanted]
+    for extra in meta.get_all("Provides-Extra") or []:
+        if extra != "test" and any(r.marker and r.marker.evaluate({"extra": extra}) for r in requirements):
+            return f"pip install 'keras-senet[{extra}]'"
+    return f"pip install {requirements[0].name}" if requirements else None
+
+
+def main(argv=None):
+    """Runs `keras-senet`.
+
+    Args:
+        argv: the arguments after the program name (default: sys.argv[1:]).
+
+    Returns:
+        The exit status: 0, or 2 after a ValueError (bad argument), OSError (a
+        file) or ImportError (a missing package), each printed as one line
+        `keras-senet COMMAND: message` (with `--verbose`, after the traceback).
+    """
+    args = build_parser().parse_args(argv)
+    restore = None
+    try:
+        restore = None if args.verbose else _quiet_tensorflow()
         args.func(args)
-    except ValueError as e:
-        print(f"keras-senet {args.command}: {e}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as e:
+        if isinstance(e, ImportError) and (e.name or "").startswith("keras_senet"):
+            raise  # not a missing package: a fault of keras-senet's own
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        message, *more = (str(e).strip() or type(e).__name__).splitlines()
+        hint = _install_hint(e.name.partition(".")[0]) if isinstance(e, ImportError) and e.name else None
+        if hint:
+            message += f"; install it with: {hint}"
+        if more and not args.verbose:
+            message += f" (and {len(more)} more lines: keras-senet --verbose {args.command} ... shows them)"
+        print(f"keras-senet {args.command}: {message}", file=sys.stderr)
         return 2
+    finally:
+        if restore:
+            restore()
     return 0
 
 
