@@ -18,36 +18,22 @@ CLASS_INDEX_PATH = os.path.join(os.path.dirname(__file__), "imagenet_class_index
 _CLASS_INDEX = None
 
 
-def check_arguments(
-    weights, include_top, classes, pooling, classifier_activation, presets=()
-):
+def check_arguments(weights, include_top, classes, pooling, classifier_activation):
     """Validate the keras.applications arguments before anything is built.
 
     Args:
-        weights: None, "imagenet", a preset name from `presets`, or a path.
+        weights: the resolved `keras_senet.weights.Weights` (see
+            `resolve_weights`, which checks the value itself).
         include_top, classes, pooling, classifier_activation: as in
             keras.applications.
-        presets: names accepted besides "imagenet".
 
     Raises:
         ValueError: naming the argument and the received value.
     """
-    if not (
-        weights is None
-        or weights == "imagenet"
-        or weights in presets
-        or (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))
-    ):
-        raise ValueError(
-            "The `weights` argument should be either `None` (random "
-            "initialization), 'imagenet' (pre-training on ImageNet), a preset "
-            "name (keras_senet.weights.PRESETS), or the path to the weights "
-            f"file to be loaded. Received: weights={weights}"
-        )
-    pretrained = weights is not None and not os.path.exists(str(weights))
+    pretrained = weights.kind == "preset"
     if pretrained and include_top and classes != 1000:
         raise ValueError(
-            f"If using `weights='{weights}'` with `include_top=True`, "
+            f"If using `weights='{weights.preset}'` with `include_top=True`, "
             f"`classes` should be 1000. Received: classes={classes}"
         )
     if pooling not in (None, "avg", "max"):
@@ -70,9 +56,10 @@ def obtain_input_shape(input_shape, default_size, min_size, data_format, weights
 
     Unlike keras.applications the top is global-pooled, so every size of at
     least `min_size` works with `include_top=True`; `default_size` is used
-    when no shape is given.
+    when no shape is given. `weights` is the resolved `Weights` (a preset
+    needs 3 channels).
     """
-    pretrained = weights is not None and not os.path.exists(str(weights))
+    pretrained = weights.kind == "preset"
     channels_last = data_format == "channels_last"
     if input_shape is None:
         return (default_size, default_size, 3) if channels_last else (3, default_size, default_size)
@@ -152,11 +139,11 @@ def apply_pooling(x, pooling):
 
 
 def finish_model(input_tensor, img_input, outputs, name, weights, arch, **load_options):
-    """The functional model, with `weights` loaded (None, path or preset)."""
+    """The functional model, with `weights` (a resolved `Weights`) loaded."""
     from keras_senet.weights import load_weights
 
     model = keras.Model(model_inputs(input_tensor, img_input), outputs, name=name)
-    if weights is not None:
+    if weights.kind != "none":
         load_weights(model, weights, arch=arch, **load_options)
     return model
 

@@ -10,12 +10,11 @@ ImageNet weights instead, call `add_squeeze_excite` on
 `keras.applications.InceptionV3(weights="imagenet")` and fine-tune.
 """
 
-import os
-
 import keras
 
 from keras_senet.models import imagenet_utils
 from keras_senet.models.add_se import add_squeeze_excite
+from keras_senet.weights import load_weights, resolve_weights
 
 A = keras.applications
 # Constructor -> (keras.applications base, default size, min size, title).
@@ -43,17 +42,18 @@ def SEApplication(
 ):
     """Generic builder; the named constructors call it with their `arch`."""
     base_fn, default_size, min_size, title = ARCHS[arch]
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=min_size,
-        data_format=keras.config.image_data_format(), weights=weights,
-    )
-    if weights is not None and not os.path.exists(str(weights)):
+    if isinstance(weights, str) and weights == "imagenet":  # say how to start from keras.applications' weights
         raise ValueError(
             f"No ImageNet weights exist for {title}. Use `weights=None` or a weights file, or call "
             f"keras_senet.add_squeeze_excite(keras.applications.{base_fn.__name__}(weights='imagenet')) "
             f"to start from the network without SE. Received: weights={weights!r}"
         )
+    weights = resolve_weights(weights, arch)  # no presets: None or a file
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape, default_size=default_size, min_size=min_size,
+        data_format=keras.config.image_data_format(), weights=weights,
+    )
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
     base = base_fn(include_top=False, weights=None, input_tensor=img_input)
     x = base.output
@@ -67,8 +67,7 @@ def SEApplication(
         plain, placement=se_placement, se_layer=se_layer, reuse_layers=True,
         name=f"se_{base.name}", **{"data_format": keras.config.image_data_format(), **(se_options or {})},
     )
-    if weights is not None:
-        model.load_weights(weights)
+    load_weights(model, weights)
     return model
 
 

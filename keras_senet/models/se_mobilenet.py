@@ -23,7 +23,7 @@ from keras import layers
 from keras_senet.layers.squeeze_excite import SqueezeExcite, reduced_width
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions  # noqa: F401
-from keras_senet.weights import PRESETS, resolve
+from keras_senet.weights import resolve_weights
 
 # One row per repeated block group, as in the paper's Tables 1 and 2:
 # (kind, repeats, kernel, stride, expansion, out channels, SE, activation).
@@ -136,9 +136,12 @@ def SEMobileNetV3(
     se_options=None,
     name="se_mobilenet_v3",
     arch=None,
+    reference=None,
 ):
-    """Generic SE-MobileNetV3 builder; see the named constructors."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation, PRESETS)
+    """Generic SE-MobileNetV3 builder; see the named constructors (which
+    pass themselves as `reference`: what a preset's checkpoint converts into)."""
+    weights = resolve_weights(weights, arch)
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     if not alpha > 0:
         raise ValueError(f"`alpha` must be positive. Received: alpha={alpha!r}")
     if not 0 <= dropout_rate < 1:
@@ -148,10 +151,9 @@ def SEMobileNetV3(
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
     )
-    preset = resolve(weights, arch)
-    if preset and (alpha != 1.0 or minimalistic):
+    if weights.kind == "preset" and (alpha != 1.0 or minimalistic):
         raise ValueError(
-            f"Preset {preset['name']!r} is for alpha=1.0 and minimalistic=False. "
+            f"Preset {weights.preset!r} is for alpha=1.0 and minimalistic=False. "
             f"Received: alpha={alpha!r}, minimalistic={minimalistic!r}"
         )
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
@@ -197,7 +199,7 @@ def SEMobileNetV3(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
-    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch)
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch, reference=reference)
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -254,6 +256,7 @@ def _constructor(fn_name, arch, title, keras_name):
             weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
             classes=classes, dropout_rate=dropout_rate, classifier_activation=classifier_activation,
             include_preprocessing=include_preprocessing, se_options=se_options, name=name,
+            reference=constructor,
         )
 
     constructor.__name__ = constructor.__qualname__ = fn_name
@@ -326,7 +329,9 @@ def apply_inverted_residual_block(x, expansion, stride, filters, se, se_ratio=4,
 
 def _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
                             alpha, dropout, input_shape, arch):
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation, PRESETS)
+    """The resolved `weights` and the input shape, every argument checked."""
+    weights = resolve_weights(weights, arch)
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     if not alpha > 0:
         raise ValueError(f"`alpha` must be positive. Received: alpha={alpha!r}")
     if not 0 <= dropout < 1:
@@ -335,8 +340,7 @@ def _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_a
         input_shape, default_size=224, min_size=32,
         data_format=keras.config.image_data_format(), weights=weights,
     )
-    resolve(weights, arch)
-    return input_shape
+    return weights, input_shape
 
 
 def SEMobileNet(
@@ -376,8 +380,8 @@ def SEMobileNet(
     Example:
         >>> model = keras_senet.SEMobileNet(weights=None, classes=10)
     """
-    input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
-                                          alpha, dropout, input_shape, "se_mobilenet")
+    weights, input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
+                                                   alpha, dropout, input_shape, "se_mobilenet")
     se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio)
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(img_input)
@@ -432,8 +436,8 @@ def SEMobileNetV2(
     Example:
         >>> model = keras_senet.SEMobileNetV2(weights=None, alpha=0.75)
     """
-    input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
-                                          alpha, 0.0, input_shape, "se_mobilenet_v2")
+    weights, input_shape = _keras_mobilenet_checks(weights, include_top, classes, pooling, classifier_activation,
+                                                   alpha, 0.0, input_shape, "se_mobilenet_v2")
     se = imagenet_utils.se_factory(se_layer, se_options)
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
     x = layers.Conv2D(round8(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1")(img_input)

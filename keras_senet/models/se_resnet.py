@@ -22,7 +22,7 @@ from keras import layers
 from keras_senet.layers.grouped_conv import GroupedConv2D
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
-from keras_senet.weights import PRESETS, resolve
+from keras_senet.weights import PRESETS, resolve_weights
 
 # One row per architecture. depths: blocks per stage (conv2..conv5).
 # groups / base_width: ResNeXt cardinality and width per group (64 = ResNet).
@@ -177,12 +177,13 @@ def SEResNet(
     arch=None,
     default_size=224,
     min_size=32,
+    reference=None,
 ):
     """Generic SE-ResNet builder; the named constructors call it with a row
-    of `ARCHS`. Arguments are documented on the constructors."""
-    imagenet_utils.check_arguments(
-        weights, include_top, classes, pooling, classifier_activation, PRESETS
-    )
+    of `ARCHS` and themselves as `reference` (what a preset's checkpoint
+    converts into). Other arguments are documented on the constructors."""
+    weights = resolve_weights(weights, arch)
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     if variant not in VARIANTS + (None,):
         raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
     if se_placement not in PLACEMENTS:
@@ -199,10 +200,10 @@ def SEResNet(
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=default_size, min_size=min_size, data_format=data_format, weights=weights
     )
-    preset = resolve(weights, arch)
+    preset = PRESETS[weights.preset] if weights.kind == "preset" else None
     if preset and variant not in (None, preset["variant"]):
         raise ValueError(
-            f"Preset {preset['name']!r} needs variant={preset['variant']!r}. "
+            f"Preset {weights.preset!r} needs variant={preset['variant']!r}. "
             f"Received: variant={variant!r}"
         )
     variant = variant or (preset["variant"] if preset else default_variant)
@@ -229,7 +230,9 @@ def SEResNet(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
-    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch, variant=variant)
+    return imagenet_utils.finish_model(
+        input_tensor, img_input, x, name, weights, arch, variant=variant, reference=reference
+    )
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -305,7 +308,7 @@ def _constructor(fn_name, arch, title, note=""):
             se_placement=se_placement, se_layer=se_layer, se_options=se_options,
             include_top=include_top, weights=weights, input_tensor=input_tensor,
             input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name,
+            classifier_activation=classifier_activation, name=name, reference=constructor,
         )
 
     constructor.__name__ = constructor.__qualname__ = fn_name

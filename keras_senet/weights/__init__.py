@@ -1,29 +1,51 @@
-"""Pretrained weights: resolve a `weights=` value, fetch, convert, cache, load.
+"""Pretrained weights: a `weights=` value resolved once, then loaded.
 
-`weights` is None, "imagenet" (the constructor's default preset), a preset
-name from `presets.PRESETS`, or a path: a Keras weights file (`.weights.h5`,
-`.keras`) or a reference checkpoint (`.safetensors`, `.pth`, `.pt`, `.bin`).
-
-A preset is downloaded once with `keras.utils.get_file` (progress bar, Keras
-cache directory), checked, converted, and cached as a Keras-side safetensors
-file keyed by layer name (`<layer>/<index>`), so the same cache serves models
-with or without the top and at any input size. The reference file is
-downloaded under a temporary name and removed after conversion, and the
-converted file is written atomically: an interrupted or corrupt download
-never leaves a file that a later call would trust.
+`resolve_weights(weights, arch)` turns what a constructor receives (None,
+"imagenet" -- the architecture's default preset --, a preset name from
+`presets.PRESETS`, or a path) into a `Weights`: none, a preset, or a local
+file of a known format (a Keras `.keras` / `.weights.h5` file, or a
+reference checkpoint: `.safetensors`, `.pth`, `.pt`, `.bin`). Builders call
+it before building anything, so a bad value fails fast, and hand the result
+on; `load_weights` loads it into the built model, with errors that name the
+file and what is wrong. Presets are fetched, checked, converted and cached
+by `keras_senet.weights.cache` (a cache that heals).
 """
 
-import hashlib
+import dataclasses
 import os
 import re
+import warnings
+import zipfile
 
-import keras
-import numpy as np
-
+from keras_senet.weights.cache import cache_dir, converted_path, load_preset  # noqa: F401
+from keras_senet.weights.convert import check_variant, load_timm_state_dict, read_checkpoint
 from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
-CACHE_SUBDIR = "keras_senet"
+# suffix -> format; Keras reads .h5 / .hdf5 in its legacy HDF5 layout
+SUFFIXES = {
+    ".keras": "keras", ".weights.h5": "keras_weights", ".h5": "keras_weights", ".hdf5": "keras_weights",
+    **dict.fromkeys(CHECKPOINT_SUFFIXES, "checkpoint"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """A resolved `weights=` value (see `resolve_weights`).
+
+    Attributes:
+        kind: "none" (random initialization), "preset" or "file".
+        preset: the preset name (kind "preset"), else None.
+        path: the file (kind "file"), else None.
+        format: for kind "file": "keras" (.keras), "keras_weights"
+            (.weights.h5, .h5) or "checkpoint" (a reference state dict:
+            .safetensors, .pth, .pt, .bin); else None.
+    """
+
+    kind: str = "none"
+    preset: str = None
+    path: str = None
+    format: str = None
 
 
 def presets_for(arch):
@@ -31,171 +53,170 @@ def presets_for(arch):
     return tuple(name for name, p in PRESETS.items() if p["arch"] == arch)
 
 
-def resolve(weights, arch):
-    """The preset that `weights` names for `arch`, or None for None/a path.
+def file_format(path):
+    """The format of a weights file from its suffix (see `SUFFIXES`), or None."""
+    return next((fmt for suffix, fmt in SUFFIXES.items() if os.fspath(path).endswith(suffix)), None)
 
-    Called before the model is built, so a bad value fails fast.
+
+def resolve_weights(weights, arch):
+    """Resolve a constructor's `weights=` value, before anything is built.
+
+    Args:
+        weights: None, "imagenet" (the default preset of `arch`), a preset
+            name, the path of a weights file (str or os.PathLike), or an
+            already resolved `Weights` (returned as is).
+        arch: the architecture (e.g. "se_resnet50", a key of the family's
+            ARCHS): which presets fit.
+
+    Returns:
+        A `Weights`.
+
+    Raises:
+        ValueError: naming the argument and what is wrong: a file that does
+            not exist or has an unknown suffix, a folder, a preset of
+            another architecture, "imagenet" where no ImageNet weights
+            exist, or a value that is none of the above.
+
+    Example:
+        >>> resolve_weights("imagenet", "se_resnet50")
+        Weights(kind='preset', preset='seresnet50.ra2_in1k', path=None, format=None)
     """
-    if weights is None or os.path.exists(str(weights)):
-        return None
-    name = DEFAULT_PRESETS.get(arch) if weights == "imagenet" else weights
+    if isinstance(weights, Weights):
+        return weights
+    if weights is None:
+        return Weights()
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(_not_weights(weights))
+    value = os.fspath(weights)
+    if value == "imagenet" or value in PRESETS:
+        return Weights("preset", preset=_preset_for(value, arch))
+    if os.path.isdir(value):
+        raise ValueError(
+            f"`weights` {value} is a folder, not a weights file. Pass a Keras file (.keras, .weights.h5) "
+            "or a reference checkpoint (.safetensors, .pth, .pt, .bin); a SavedModel folder cannot be "
+            f"loaded as weights. Received: weights={weights!r}"
+        )
+    fmt = file_format(value)
+    if os.path.exists(value):
+        if fmt is None:
+            raise ValueError(
+                f"`weights` file {value} has an unknown suffix {os.path.splitext(value)[1]!r}: expected a Keras "
+                "file (.keras, .weights.h5) or a reference checkpoint (.safetensors, .pth, .pt, .bin). "
+                f"Give it the suffix of its format. Received: weights={weights!r}"
+            )
+        return Weights("file", path=value, format=fmt)
+    if fmt is not None or os.sep in value or "/" in value or (os.altsep and os.altsep in value):
+        where = "" if os.path.isabs(value) else f" (relative to {os.getcwd()})"
+        raise ValueError(
+            f"`weights` file not found: {value}{where}. Check the path, or pass None (random "
+            "initialization), 'imagenet' or a preset name (keras_senet.weights.PRESETS). "
+            f"Received: weights={weights!r}"
+        )
+    raise ValueError(_not_weights(weights))
+
+
+def _not_weights(weights):
+    return (
+        "The `weights` argument should be either `None` (random "
+        "initialization), 'imagenet' (pre-training on ImageNet), a preset "
+        "name (keras_senet.weights.PRESETS), or the path to the weights "
+        f"file to be loaded. Received: weights={weights}"
+    )
+
+
+def _preset_for(value, arch):
+    """The preset that "imagenet" or a preset name means for `arch`."""
+    name = DEFAULT_PRESETS.get(arch) if value == "imagenet" else value
     if name is None:
         raise ValueError(
             f"No public ImageNet weights exist for `{arch}`: train it (model.fit; "
             "the SE paper's recipe is SGD, momentum 0.9, lr 0.6 for batch 1024 "
             "divided by 10 every 30 epochs) or pass a weights file. Use "
-            f"`weights=None` for random initialization. Received: weights={weights!r}"
+            f"`weights=None` for random initialization. Received: weights={value!r}"
         )
     if name not in presets_for(arch):
         raise ValueError(
             f"Preset {name!r} does not fit `{arch}`; compatible presets: "
-            f"{list(presets_for(arch)) or 'none'}. Received: weights={weights!r}"
+            f"{list(presets_for(arch)) or 'none'}. Received: weights={value!r}"
         )
-    return dict(PRESETS[name], name=name)
+    return name
 
 
-def load_weights(model, weights, *, arch, variant=None):
-    """Load `weights` into `model` (built for `arch` in `variant`)."""
-    if weights is None:
-        return model
-    path = os.fspath(weights) if os.path.exists(str(weights)) else None
-    if path is not None and path.endswith(CHECKPOINT_SUFFIXES):
-        from keras_senet.weights.convert import check_variant, load_timm_state_dict, read_checkpoint
+def load_weights(model, weights, *, arch=None, variant=None, reference=None):
+    """Load `weights` into `model`.
 
-        tensors = read_checkpoint(path)
-        check_variant(tensors, variant, source=path)
-        load_timm_state_dict(model, tensors, source=path)
-    elif path is not None:
-        model.load_weights(path)
-    else:
-        preset = resolve(weights, arch)
-        load_converted(model, fetch_preset(preset["name"]))
+    Args:
+        model: the built model.
+        weights: a `Weights` from `resolve_weights`, or a value it accepts
+            (then resolved for `arch`).
+        arch: the model's architecture, for an unresolved value.
+        variant: the SE-ResNet variant the model was built in, checked
+            against a reference checkpoint's key names.
+        reference: the preset's constructor, to convert a preset that is not
+            cached yet (see `keras_senet.weights.cache`).
+
+    Returns:
+        `model`.
+
+    Raises:
+        ValueError: naming the file or preset and what is wrong with it.
+    """
+    weights = resolve_weights(weights, arch)
+    if weights.kind == "preset":
+        load_preset(model, weights.preset, reference)
+    elif weights.format == "checkpoint":
+        tensors = read_checkpoint(weights.path)
+        check_variant(tensors, variant, source=weights.path)
+        load_timm_state_dict(model, tensors, source=weights.path)
+    elif weights.kind == "file":
+        load_keras_file(model, weights.path)
     return model
 
 
-def cache_dir():
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(base, CACHE_SUBDIR)
-
-
-def converted_path(name):
-    return os.path.join(cache_dir(), f"{name}.keras.safetensors")
-
-
-def fetch_preset(name):
-    """Path of the converted weights of preset `name`, fetching them if needed.
-
-    Tries each source URL in turn; raises ValueError listing every failure.
-    """
-    target = converted_path(name)
-    if os.path.exists(target):
-        return target
-    preset = PRESETS[name]
-    os.makedirs(cache_dir(), exist_ok=True)
-    errors = []
-    for url in preset["urls"]:
-        downloaded = None
+def load_keras_file(model, path):
+    """`model.load_weights(path)` for a .keras / .weights.h5 / .h5 file, with
+    errors that name the file: unreadable, or of another architecture (a
+    count and a few of the layers that do not fit; no weight values).
+    Keras' warnings are passed on only when the weights load."""
+    kind = "a readable .keras archive" if path.endswith(".keras") else "a readable HDF5 weights file"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            downloaded = _download(url, name)
-            _check_hash(downloaded, url)
-            _convert_preset(name, preset, downloaded, target)
-            return target
-        except Exception as e:  # network errors come in many types; try the next source
-            errors.append(f"{url}: {e}")
-        finally:
-            if downloaded and os.path.exists(downloaded):
-                os.remove(downloaded)
-    raise ValueError(
-        f"Could not load the weights of preset {name!r}; nothing was cached. Tried:\n  "
-        + "\n  ".join(errors)
-    )
-
-
-def _download(url, name):
-    """Download under a process-unique name; keras.utils.get_file shows a
-    progress bar and removes the file if the transfer fails."""
-    basename = url.rstrip("/").split("/")[-1]
-    fname = f"{name}.{os.getpid()}.partial.{basename}"
-    return keras.utils.get_file(fname=fname, origin=url, cache_subdir=CACHE_SUBDIR, cache_dir=os.path.dirname(cache_dir()))
-
-
-def _check_hash(path, url):
-    """Check the SHA-256 prefix that torch-hub style file names carry
-    (`name-<hex>.pth`)."""
-    m = re.search(r"-([0-9a-f]{8,64})\.(pth|pt|bin)$", url)
-    if not m:
-        return
-    expected = m[1][:8]  # torch hub names carry 8 hex digits; a few add a digit
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(expected):
-        raise ValueError(
-            f"{path} (from {url}) failed its hash check: SHA-256 "
-            f"{digest.hexdigest()[:8]}..., expected {expected}...; it was deleted."
-        )
-
-
-def _convert_preset(name, preset, downloaded, target):
-    import keras_senet
-    from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
-
-    tensors = read_checkpoint(downloaded)
-    from keras_senet.weights.presets import TIMM_ARCHS
-
-    options = TIMM_ARCHS[preset["timm_model"]][1]
-    model = keras_senet.MODELS[preset["constructor"]](weights=None, input_shape=(None, None, 3), **options)
-    load_timm_state_dict(model, tensors, source=f"{downloaded} (preset {name})")
-    save_converted(model, target)
-
-
-def save_converted(model, path):
-    """Write `model`'s weights as `<layer>/<index>` -> array, atomically."""
-    from safetensors.numpy import save_file
-
-    arrays = {}
-    for layer in model.layers:
-        for i, w in enumerate(layer.get_weights()):
-            arrays[f"{layer.name}/{i}"] = np.ascontiguousarray(w)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        save_file(arrays, tmp, metadata={"format": "keras_senet", "model": model.name})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def load_converted(model, path):
-    """Load weights saved by `save_converted` into `model` by layer name.
-
-    The classifier may be absent from `model` (include_top=False); every
-    other layer must be in the file with matching shapes.
-    """
-    from keras_senet.weights.convert import read_checkpoint
-
-    arrays = read_checkpoint(path)
-    updates, problems = [], []
-    for layer in model.layers:
-        current = layer.get_weights()
-        new = [arrays.get(f"{layer.name}/{i}") for i in range(len(current))]
-        for i, (a, c) in enumerate(zip(new, current)):
-            if a is None:
-                problems.append(f"{layer.name}/{i} missing")
-            elif a.shape != c.shape:
-                problems.append(f"{layer.name}/{i}: {a.shape} in the file, {c.shape} expected")
-        updates.append((layer, new))
-    if problems:
-        raise ValueError(
-            f"{path} does not match model {model.name!r}: " + "; ".join(problems[:10])
-            + (f" ... ({len(problems)} in all)" if len(problems) > 10 else "")
-            + ". Delete the file to convert it again."
-        )
-    for layer, new in updates:
-        if new:
-            layer.set_weights(new)
+            model.load_weights(path)
+        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+            raise ValueError(
+                f"`weights` file {path} is not {kind} ({e}): it is truncated, corrupt or of another format. "
+                "Save it again (model.save / model.save_weights) or pass another file."
+            ) from None
+        except ValueError as e:
+            raise ValueError(_keras_mismatch(path, model, str(e))) from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
+
+
+def _keras_mismatch(path, model, error):
+    """A short message for Keras' load_weights error (which holds the
+    values of the weights it could not assign)."""
+    count = re.search(r"A total of (\d+) objects could not be loaded", error)
+    listed = error.rpartition("List of objects that could not be loaded:")[2]
+    names = re.findall(r"<\w+ name=([^,>]+)", listed)
+    example = re.search(
+        r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))\. Target variable: <Variable path=([^,]+)",
+        error,
+    )
+    if example:
+        first = f"{example[3]} is {example[2]} in the file, {example[1]} in the model"
+    else:  # e.g. "Layer 'predictions' expected 2 variables, but received 0 variables during loading."
+        first = re.split(r"(?<=\.) |\n", error.partition(":\n\n")[2] or error)[0][:200].rstrip(".")
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    counted = f"{count[1]} layers could not be loaded from it ({shown}); " if count else ""
+    return (
+        f"`weights` file {path} does not fit model {model.name!r}: {counted}{first}. It holds the weights "
+        "of another architecture or configuration (depth, classes, include_top, SE options, ...): build "
+        "the model with the arguments it was saved with"
+        + (", or load the whole model with keras.saving.load_model." if path.endswith(".keras") else ".")
+    )
 
 
 def preset_transform(name):

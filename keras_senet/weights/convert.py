@@ -168,8 +168,8 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
         skip_top: ignore the classifier (default: when the model has none).
 
     Raises:
-        ValueError: naming `source` and listing missing, unexpected and
-            mis-shaped tensors; the model is left unchanged.
+        ValueError: naming `source` and listing missing, unexpected,
+            mis-shaped and non-float tensors; the model is left unchanged.
     """
     tensors = {k: np.asarray(v) for k, v in tensors.items()}
     legacy = is_legacy(tensors)
@@ -178,7 +178,7 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
     names = {layer.name for layer in model.layers}
     has_top = "predictions" in {layer.name for layer in model.layers}
     skip_top = not has_top if skip_top is None else skip_top
-    updates, used, missing, misshaped = [], set(), [], []
+    updates, used, missing, misshaped, mistyped = [], set(), [], [], []
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -198,6 +198,8 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
                     f"{key}: {tuple(tensors[key].shape)} in the file, "
                     f"{_reference_shape(key, current.shape)} expected"
                 )
+            elif not np.issubdtype(array.dtype, np.floating):  # weights and BN statistics are floats
+                mistyped.append(f"{key}: {array.dtype}")
             else:
                 arrays.append(array.astype(current.dtype))
             used.add(key)
@@ -208,16 +210,17 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
         k for k in tensors
         if k not in used and not k.endswith(ignored) and not (skip_top and k.startswith(top_keys))
     )
-    if missing or unexpected or misshaped:
-        raise ValueError(_mismatch_message(source, model.name, missing, unexpected, misshaped))
+    if missing or unexpected or misshaped or mistyped:
+        raise ValueError(_mismatch_message(source, model.name, missing, unexpected, misshaped, mistyped))
     for layer, arrays in updates:
         layer.set_weights(arrays)
     return model
 
 
-def _mismatch_message(source, model_name, missing, unexpected, misshaped):
+def _mismatch_message(source, model_name, missing, unexpected, misshaped, mistyped):
     lines = [f"{source} does not match model {model_name!r}:"]
-    for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+    groups = (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped), ("non-float", mistyped))
+    for title, items in groups:
         if items:
             shown = ", ".join(items[:10]) + (f", ... ({len(items)} in all)" if len(items) > 10 else "")
             lines.append(f"  {title} tensors: {shown}")
@@ -256,40 +259,6 @@ def read_checkpoint(path):
     raise ValueError(
         f"{path}: unknown checkpoint format; expected .safetensors, .pth, .pt or .bin."
     )
-
-
-def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs):
-    """Build this package's model for `timm_model` and load `checkpoint`.
-
-    Args:
-        timm_model: a timm model name (see `presets.TIMM_ARCHS`).
-        checkpoint: path to its state dict (.safetensors, or .pth/.bin).
-        output: optional path; the model is saved there (.keras or
-            .weights.h5). Written to a temporary name first, then renamed.
-        **model_kwargs: passed to the constructor (e.g. input_shape).
-
-    Returns:
-        The Keras model.
-    """
-    import keras_senet
-    from keras_senet.weights.presets import TIMM_ARCHS
-
-    if timm_model not in TIMM_ARCHS:
-        raise ValueError(
-            f"`timm_model` must be one of {sorted(TIMM_ARCHS)}. Received: timm_model={timm_model!r}"
-        )
-    constructor, options = TIMM_ARCHS[timm_model]
-    tensors = read_checkpoint(checkpoint)
-    head = next((tensors[k] for k in ("last_linear.weight", "fc.weight", "classifier.weight") if k in tensors), None)
-    classes = int(head.shape[0]) if head is not None else 1000
-    model_kwargs.setdefault("include_top", head is not None)
-    model = keras_senet.MODELS[constructor](
-        weights=None, classes=classes, **{**options, **model_kwargs}
-    )
-    load_timm_state_dict(model, tensors, source=os.fspath(checkpoint))
-    if output is not None:
-        save_atomically(model, output)
-    return model
 
 
 def save_atomically(model, path):

@@ -7,6 +7,7 @@ import pytest
 from harness import assert_keras_round_trip, assert_predicts, forward
 
 import keras_senet
+from keras_senet.weights import PRESETS
 
 NAMES = list(keras_senet.MODELS)
 # Argument errors: every constructor. Argument handling (input shapes and
@@ -22,6 +23,8 @@ DEEPER = {"SEResNet101", "SEResNet152", "SEResNeXt101", "SEDenseNet169", "SEDens
 BUILT = [n if n in ARGUMENTS else pytest.param(n, marks=pytest.mark.sibling) for n in NAMES if n not in DEEPER]
 
 
+# Constructors with ImageNet presets (the others refuse weights="imagenet").
+WITH_PRESETS = {p["constructor"] for p in PRESETS.values()}
 # Width of the last feature map per family.
 FEATURES = {"SEResNet18": 512, "SEMobileNet": 1024, "SEMobileNetV2": 1280, "SEMobileNetV3Small": 576}
 # Smallest input side, where it is not 32 (keras.applications' Inceptions).
@@ -130,6 +133,9 @@ def test_weights_from_file(name, tmp_path):
 def test_errors_name_argument_and_value(any_constructor, kwargs, match):
     constructor = any_constructor
     m = MIN_SIZE.get(constructor.__name__, 32)
+    if kwargs.get("weights") == "imagenet" and constructor.__name__ not in WITH_PRESETS:
+        # no ImageNet weights: that is the error, before the checks of pretrained use
+        match = r"No (public )?ImageNet weights exist.*Received: weights='imagenet'"
     if kwargs.get("input_shape", (0,))[0] == "min-1":
         kwargs = dict(kwargs, input_shape=(m - 1,) + kwargs["input_shape"][1:])
     with pytest.raises(ValueError, match=match.replace("{m}", str(m)).replace("{m1}", str(m - 1))):

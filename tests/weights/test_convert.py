@@ -7,7 +7,8 @@ from safetensors.numpy import save_file
 from timm_reference import random_timm_model, state_dict_arrays, timm_logits
 
 import keras_senet
-from keras_senet.weights.convert import convert_timm_checkpoint, load_timm_state_dict, read_checkpoint
+from keras_senet.models.from_timm import convert_timm_checkpoint
+from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
 from keras_senet.weights.presets import TIMM_ARCHS
 
 TOLERANCE = 1e-4  # max abs logit difference, fp32
