@@ -4,11 +4,13 @@
     keras-senet info --all --run                every model, with a timed forward pass
     keras-senet presets                         ImageNet weight presets
     keras-senet convert --timm-model NAME --checkpoint FILE --output OUT.keras
+    keras-senet predict cat.jpg --model SEResNet50      top-5 ImageNet classes
     keras-senet export SEResNet50 --format tflite --quantize float16 --output m.tflite
     keras-senet train --model SEResNet50 --weights imagenet --dataset imagenette --epochs 5 --output run
 """
 
 import argparse
+import dataclasses
 import inspect
 import os
 import sys
@@ -100,7 +102,7 @@ def cmd_info(args):
             line = f"{name:<18} {variant or '-':<8} {info.params:>13,} {info.macs / 1e9:>8.3f}"
             if args.run:
                 x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
-                x = keras_senet.se_resnet.preprocess_input(x)
+                x = model.input_transform.normalize(x)
                 y = model.predict_on_batch(x)  # traces the graph once
                 times = []
                 for _ in range(3):
@@ -114,7 +116,7 @@ def cmd_info(args):
 def cmd_convert(args):
     import numpy as np
 
-    from keras_senet.weights.convert import convert_timm_checkpoint
+    from keras_senet.models.from_timm import convert_timm_checkpoint
 
     model = convert_timm_checkpoint(
         args.timm_model, args.checkpoint, output=args.output,
@@ -147,85 +149,159 @@ def cmd_presets(args):
     from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
 
     defaults = set(DEFAULT_PRESETS.values())
-    print(f"{'preset':<34} {'constructor':<18} {'variant':<8} {'top-1':>6} {'top-5':>6} {'eval':>9}  source")
+    rows = []
     for name, p in PRESETS.items():
-        source = "safetensors" if p["urls"][0].endswith(".safetensors") else "pth (needs torch)"
-        mark = " *" if name in defaults else ""
-        print(f"{name + mark:<34} {p['constructor']:<18} {p['variant'] or '-':<8} {p['top1']:>6.2f} {p['top5']:>6.2f} "
-              f"{p['eval_size']:>4}/{p['crop_pct']:<4}  {source}")
-    print("* default for weights='imagenet'; top-1/top-5: timm's ImageNet-1k validation results")
+        t = p["transform"]
+        sources = ", ".join(dict.fromkeys(u.rsplit(".", 1)[-1] for u in p["urls"]))  # safetensors, pth
+        rows.append((f"`{name}`" if args.markdown else name, "*" if name in defaults else "", p["constructor"],
+                     p["variant"] or "", f"{p['top1']:.2f}", f"{p['top5']:.2f}",
+                     f"{t.size} / {t.crop_pct} {t.interpolation}", sources))
+    header = ("preset", "", "constructor", "variant", "top-1", "top-5", "eval size / crop", "source")
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|---|---|---|---|---:|---:|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            print("  ".join(c.rjust(w) if i in (4, 5) else c.ljust(w)
+                            for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    print("* default for weights='imagenet'. top-1/top-5: timm's ImageNet-1k validation results at the "
+          "eval size; pth sources need torch (pip install 'keras-senet[convert]')")
 
 
-def _family(name):
+def _build(name, weights, size, command):
+    """A constructor's model for `name` with `weights` ("none" for random) at
+    `size` (None: any size)."""
     import keras_senet
 
-    return keras_senet.se_mobilenet if "MobileNet" in name else keras_senet.se_resnet
+    if name not in keras_senet.MODELS:
+        raise ValueError(f"{name!r} is neither a model file nor a model name ({', '.join(keras_senet.MODELS)})")
+    return keras_senet.MODELS[name](weights=None if weights == "none" else weights, input_shape=(size, size, 3))
 
 
-def _calibration(path, model, name, limit=200):
+def _transform(transform, preprocess, source):
+    """The input transform to use: the model's, or --preprocess's mode."""
+    from keras_senet.inputs import InputTransform
+
+    if preprocess:
+        return (transform or InputTransform(size=224)).replace(mode=preprocess)
+    if transform is None:
+        raise ValueError(
+            f"{source} carries no input transform (it was not written by keras-senet train, "
+            "keras_senet.inputs.save_model or keras-senet export): give --preprocess torch (ImageNet "
+            "mean/std), tf ([-1, 1]) or raw ([0, 255], the model normalizes inside)"
+        )
+    return transform
+
+
+def _model_inputs(path, transform, size, limit=None, what="--calibration"):
+    """Model inputs from a folder of images (through `transform`) or a .npy
+    of already transformed inputs."""
     import numpy as np
 
-    if path.endswith(".npy"):
-        return [np.load(path)[:limit].astype("float32")]
-    if name is None:
-        raise SystemExit("keras-senet export: with a .keras file, give --calibration as a .npy "
-                         "file of already preprocessed inputs")
-    import keras
+    from keras_senet import inputs
 
-    height, width = model.input_shape[1:3]
-    files = sorted(f for f in os.listdir(path) if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))[:limit]
-    if not files:
-        raise SystemExit(f"keras-senet export: no .jpg/.png/.bmp images in {path}")
-    images = np.stack([keras.utils.img_to_array(keras.utils.load_img(os.path.join(path, f), target_size=(height, width)))
-                       for f in files])
-    return [np.asarray(_family(name).preprocess_input(images), "float32")]
+    if str(path).endswith(".npy"):
+        if not os.path.isfile(path):
+            raise ValueError(f"{what}: file not found: {path}")
+        return np.load(path)[:limit].astype("float32")
+    files = inputs.image_files(path)[:limit]
+    return inputs.load_images(files, transform, size)
 
 
 def cmd_export(args):
-    import keras
+    from keras_senet import export, inputs
 
-    import keras_senet
-    from keras_senet import export
-
-    name = None
     if os.path.exists(args.model):
-        model = keras.saving.load_model(args.model)
-    elif args.model in keras_senet.MODELS:
-        name = args.model
-        weights = None if args.weights == "none" else args.weights
-        size = args.input_size
-        model = keras_senet.MODELS[name](weights=weights, input_shape=(size, size, 3))
+        if export.model_format(args.model) != "keras":
+            raise ValueError(f"{args.model}: export takes a .keras file or a model name")
+        model = inputs.load_model(args.model)
     else:
-        raise SystemExit(
-            f"keras-senet export: {args.model!r} is neither a file nor a model name ({', '.join(keras_senet.MODELS)})"
-        )
+        model = _build(args.model, args.weights, args.input_size, "export")
     quantize = None if args.quantize == "none" else args.quantize
     if args.format != "tflite" and quantize:
-        raise SystemExit("keras-senet export: --quantize applies to --format tflite only")
+        raise ValueError("--quantize applies to --format tflite only")
+    if quantize == "int8" and not args.calibration:
+        raise ValueError("--quantize int8 needs --calibration (a folder of images or a .npy of model inputs)")
+    size = model.input_shape[1]
+    needs_images = args.raw_input or (args.calibration and not args.calibration.endswith(".npy")) or (
+        args.check_data and not args.check_data.endswith(".npy"))
+    transform = _transform(inputs.input_transform(model), args.preprocess, args.model) if needs_images else None
+    if transform is not None:
+        inputs.attach(model, transform)
+    check = _model_inputs(args.check_data, transform, size, 500, "--check-data") if args.check_data else None
     if args.format == "saved_model":
-        preprocess = _family(name).preprocess_input if (args.raw_input and name) else None
-        if args.raw_input and not name:
-            raise SystemExit("keras-senet export: --raw-input needs a model name (its preprocessing is known)")
-        report = export.to_saved_model(model, args.output, preprocess=preprocess)
+        if args.raw_input:
+            if check is not None and not args.check_data.endswith(".npy"):  # the signature takes [0, 255]
+                check = _model_inputs(args.check_data, transform.replace(mode="raw"), size, 500)
+            report = export.to_saved_model(model, args.output, preprocess=transform.normalize, sample=check)
+        else:
+            report = export.to_saved_model(model, args.output, sample=check)
     elif args.format == "onnx":
-        report = export.to_onnx(model, args.output, opset=args.opset)
+        report = export.to_onnx(model, args.output, opset=args.opset, sample=check)
     else:
-        data = _calibration(args.calibration, model, name) if args.calibration else None
-        report = export.to_tflite(model, args.output, quantize=quantize, representative_data=data,
-                                  int8_io=args.int8_io)
+        data = _model_inputs(args.calibration, transform, size, 250) if args.calibration else None
+        if data is not None and check is None and quantize == "int8":
+            if len(data) < 5:
+                raise ValueError(f"--calibration: {len(data)} images; give at least 5 (20% are held out to check)")
+            held_out = max(1, len(data) // 5)  # check on images the calibration has not seen
+            data, check = data[:-held_out], data[-held_out:]
+        report = export.to_tflite(model, args.output, quantize=quantize,
+                                  representative_data=None if data is None else [data],
+                                  int8_io=args.int8_io, sample=check)
+        if check is not None and args.check_data is None:
+            report = dataclasses.replace(report, checked_on=f"{len(check)} held-out calibration images")
+    if args.check_data:
+        report = dataclasses.replace(report, checked_on=f"{len(check)} inputs from --check-data {args.check_data}")
     print(report)
+    if check is None:
+        print("checked on random noise only: pass --check-data (a folder of images) to check on real inputs")
+    elif report.top1_agreement < args.min_agreement:
+        print(f"keras-senet export: top-1 agreement {report.top1_agreement:.1%} with Keras is below "
+              f"--min-agreement {args.min_agreement:.0%}; {args.output} was written but is not faithful "
+              "(int8: calibrate on more, representative images)", file=sys.stderr)
+        return 1
 
 
-def _preprocess_for(name):
-    """Input scaling for a model name: what its weights were trained with."""
-    from keras_senet.models import se_mobilenet
-    from keras_senet.training.pipeline import normalize
+def cmd_predict(args):
+    import json
 
-    if name.startswith("SEMobileNetV3"):
-        return None  # built into the model: it takes [0, 255]
-    if name.startswith("SEMobileNet"):
-        return lambda x: se_mobilenet.preprocess_input(x) if x.shape[-1] == 3 else normalize(x)
-    return normalize
+    import numpy as np
+
+    from keras_senet import export, inputs
+
+    files = inputs.image_files(args.images)
+    if os.path.exists(args.model):
+        predictor = export.load_predictor(args.model)
+    else:
+        model = _build(args.model, args.weights, args.input_size, "predict")
+        predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
+                                     None, inputs.input_transform(model), inputs.class_names(model))
+    transform = _transform(predictor.input_transform, args.preprocess, args.model)
+    size = args.input_size or (predictor.input_shape[0] if predictor.input_shape else transform.size)
+    if predictor.input_shape:
+        transform = transform.replace(channels=predictor.input_shape[-1])
+    scores = np.concatenate([predictor.predict(inputs.load_images(files[i:i + args.batch_size], transform, size))
+                             for i in range(0, len(files), args.batch_size)])
+    if not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)):  # logits
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+    names = predictor.class_names
+    if names is None and scores.shape[-1] != 1000:
+        names = [f"class {i}" for i in range(scores.shape[-1])]
+    results = inputs.top_k(scores, names, args.top)
+    if args.json:
+        print(json.dumps([
+            {"image": f, "top": [{"index": i, "id": c, "name": n, "probability": round(p, 6)} for i, c, n, p in row]}
+            for f, row in zip(files, results)
+        ], indent=1))
+        return
+    for f, row in zip(files, results):
+        print(f)
+        for rank, (i, c, n, p) in enumerate(row, 1):
+            print(f"  {rank}. {n:<30} {p:7.2%}" + (f"  ({c})" if c != n else ""))
 
 
 def _backup_freq(value):
@@ -242,7 +318,7 @@ def cmd_train(args):
         strategies.split_cpu(args.cpu_replicas)  # before TensorFlow starts its devices
     import keras
 
-    from keras_senet import MODELS, training
+    from keras_senet import MODELS, inputs, training
 
     if args.model not in (*MODELS, "SEResNetCIFAR"):
         raise ValueError(f"`--model` must be one of {', '.join(MODELS)} or SEResNetCIFAR. Received: {args.model!r}")
@@ -251,7 +327,7 @@ def cmd_train(args):
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     weights = None if args.weights in (None, "none") else args.weights
-    source, info = training.load_source(args.dataset, "train", args.data_dir)
+    source, info = training.load_source(args.dataset, args.train_split, args.data_dir)
     val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
     channels = 3 if weights or info.channels == 3 else info.channels
     size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
@@ -265,18 +341,6 @@ def cmd_train(args):
     )
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(training.recipes.mixed_precision_policy())
-    preprocess = _preprocess_for(args.model)
-    eval_options = {}
-    if weights and not os.path.exists(weights):  # evaluate as the preset's reference does
-        from keras_senet.weights import PRESETS, resolve
-
-        arch = next((p["arch"] for p in PRESETS.values() if p["constructor"] == args.model), args.model)
-        preset = resolve(weights, arch)
-        eval_options = {"crop_pct": preset["crop_pct"], "interpolation": preset["interpolation"]}
-    common = dict(image_size=size, batch_size=args.batch_size, channels=channels, preprocess=preprocess,
-                  seed=args.seed, deterministic=args.deterministic)
-    train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
-    val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common, **eval_options)
     used = min(info.num_examples, args.limit or info.num_examples)
     steps = training.steps_per_epoch(used, args.batch_size)
     if steps < 1:
@@ -289,6 +353,12 @@ def cmd_train(args):
             args.model, classes=info.num_classes, weights=weights, input_shape=(size, size, channels),
             dropout_rate=0.2 if weights else 0.0, **options,
         )
+    inputs.attach(model, class_names=info.class_names)
+    # the model's own input transform: a preset's evaluation crop and interpolation
+    common = dict(image_size=size, batch_size=args.batch_size, transform=inputs.input_transform(model),
+                  seed=args.seed, deterministic=args.deterministic)
+    train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
+    val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common)
     print(f"{model.name}: {model.count_params():,} parameters; {used} training images "
           f"({info.num_classes} classes) from {info.name}; {strategy.num_replicas_in_sync} replica(s) "
           f"({strategies.strategy_name(strategy)}); recipe {recipe.name}, peak lr "
@@ -304,7 +374,7 @@ def cmd_train(args):
     print(f"{val_info.split} accuracy {accuracy:.4f} (loss {loss:.4f}) on {count} images")
     if training.is_chief():
         path = os.path.join(args.output, "model.keras")
-        model.save(path)
+        inputs.save_model(model, path)  # with its input transform and class names
         print(f"saved {path}")
         if args.export_tflite:
             from keras_senet import export
@@ -347,6 +417,7 @@ def build_parser():
         description="List every preset: constructor, variant, reference accuracy, evaluation "
         "size/crop fraction and source format.",
     )
+    presets.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's)")
     presets.set_defaults(func=cmd_presets)
 
     exp = sub.add_parser(
@@ -365,12 +436,45 @@ def build_parser():
     exp.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
                      help="TFLite quantization (int8 needs --calibration)")
     exp.add_argument("--calibration",
-                     help="int8 calibration data: a folder of images (model names only) or a .npy of preprocessed inputs")
+                     help="int8 calibration data: a folder of images (read through the model's input transform; "
+                     "the last 20%% are held out to check the file unless --check-data is given) or a .npy of "
+                     "model inputs; up to 250 are used")
+    exp.add_argument("--check-data",
+                     help="real inputs to check the exported file on: a folder of images or a .npy of model "
+                     "inputs (default: the held-out calibration images, else 4 random-noise inputs)")
+    exp.add_argument("--min-agreement", type=float, default=0.9,
+                     help="exit with status 1 when the top-1 agreement with Keras on real inputs is below this "
+                     "fraction (default 0.9; 0 to never fail)")
+    exp.add_argument("--preprocess", choices=("torch", "tf", "raw"),
+                     help="input scaling for images, when the model file carries none: torch (ImageNet "
+                     "mean/std), tf ([-1, 1]), raw ([0, 255]; the model normalizes inside)")
     exp.add_argument("--int8-io", action="store_true", help="with int8: int8 input and output tensors")
     exp.add_argument("--raw-input", action="store_true",
-                     help="saved_model: include the model's preprocessing; the signature takes uint8 RGB")
+                     help="saved_model: include the model's input transform; the signature takes uint8 RGB")
     exp.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     exp.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser(
+        "predict",
+        help="classify images with a model name, .keras, .tflite, .onnx or SavedModel",
+        description="Print the top classes of each image: ImageNet names (offline) for 1000-class models, "
+        "or the class names that `keras-senet train` stored with the model. Images are resized, cropped "
+        "and normalized by the input transform the model carries (a preset's evaluation transform).",
+    )
+    pr.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, GIF) or folders of them")
+    pr.add_argument("--model", required=True,
+                    help="a constructor name (e.g. SEResNet50), or a .keras, .tflite or .onnx file or a "
+                    "SavedModel folder")
+    pr.add_argument("--weights", default="imagenet",
+                    help="for a model name: 'imagenet' (default), a preset name, a weights file, or 'none'")
+    pr.add_argument("--top", type=int, default=5, help="classes per image (default 5)")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of text")
+    pr.add_argument("--input-size", type=int,
+                    help="square input side (default: the model's, else its preset's evaluation size)")
+    pr.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
+    pr.add_argument("--preprocess", choices=("torch", "tf", "raw"),
+                    help="input scaling, for a model file that carries no input transform")
+    pr.set_defaults(func=cmd_predict)
 
     tr = sub.add_parser(
         "train",
@@ -389,8 +493,11 @@ def build_parser():
                     "(<class>/*.jpg or train/ and validation/), or a folder of Fashion-MNIST idx files; "
                     "'fashion_mnist' uses Debian's dataset-fashion-mnist when installed")
     tr.add_argument("--data-dir", help="tfds data directory")
+    tr.add_argument("--train-split", default="train",
+                    help="training split (default train; tfds slices work, e.g. 'train[:85%%]')")
     tr.add_argument("--val-split", default="validation",
-                    help="evaluation split (default validation; tfds falls back to test if absent)")
+                    help="evaluation split (default validation; tfds falls back to test if absent; for a "
+                    "train-only tfds dataset a slice such as 'train[85%%:]', with --train-split 'train[:85%%]')")
     tr.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     tr.add_argument("--batch-size", type=int, default=64,
                     help="global batch over all replicas (default 64); the lr scales with it")
@@ -476,7 +583,7 @@ def main(argv=None):
         argv: the arguments after the program name (default: sys.argv[1:]).
 
     Returns:
-        The exit status: 0, or 2 after a ValueError (bad argument), OSError (a
+        The exit status: 0, 1 for a failed check (export's --min-agreement), or 2 after a ValueError (bad argument), OSError (a
         file) or ImportError (a missing package), each printed as one line
         `keras-senet COMMAND: message` (with `--verbose`, after the traceback).
     """
@@ -484,7 +591,7 @@ def main(argv=None):
     restore = None
     try:
         restore = None if args.verbose else _quiet_tensorflow()
-        args.func(args)
+        status = args.func(args)  # None, or 1 for a failed check
     except (ValueError, OSError, ImportError) as e:
         if isinstance(e, ImportError) and (e.name or "").startswith("keras_senet"):
             raise  # not a missing package: a fault of keras-senet's own
@@ -503,7 +610,7 @@ def main(argv=None):
     finally:
         if restore:
             restore()
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -7,15 +7,13 @@ written against `keras.applications.ResNet50` behaves the same here.
 WordNet lemma), so it works offline.
 """
 
-import json
-import os
 import warnings
 
 import keras
-import numpy as np
 
-CLASS_INDEX_PATH = os.path.join(os.path.dirname(__file__), "imagenet_class_index.json")
-_CLASS_INDEX = None
+from keras_senet.inputs import (  # noqa: F401
+    IMAGENET_MEAN, IMAGENET_STD, InputTransform, attach, fit_to_input, resize_center_crop, top_k,
+)
 
 
 def check_arguments(weights, include_top, classes, pooling, classifier_activation):
@@ -138,21 +136,31 @@ def apply_pooling(x, pooling):
     return x
 
 
-def finish_model(input_tensor, img_input, outputs, name, weights, arch, **load_options):
-    """The functional model, with `weights` (a resolved `Weights`) loaded."""
+def finish_model(input_tensor, img_input, outputs, name, weights, arch, transform=None, **load_options):
+    """The functional model, with `weights` (a resolved `Weights`) loaded
+    and its `InputTransform` attached (`model.input_transform`): that of the
+    preset if any (in `transform`'s mode: a model that normalizes inside
+    stays "raw"), else `transform` (the family's default), fitted to the
+    model's input shape."""
     from keras_senet.weights import load_weights
+    from keras_senet.weights.presets import PRESETS
 
     model = keras.Model(model_inputs(input_tensor, img_input), outputs, name=name)
     if weights.kind != "none":
         load_weights(model, weights, arch=arch, **load_options)
-    return model
+    transform = transform or InputTransform()
+    if weights.preset:
+        transform = PRESETS[weights.preset]["transform"].replace(mode=transform.mode)
+    data_format = keras.config.image_data_format()
+    return attach(model, fit_to_input(transform, tuple(model.input_shape[1:]), data_format))
 
 
-def preprocess_input(x, data_format=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+def preprocess_input(x, data_format=None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """RGB in [0, 255] -> scaled to [0, 1] and normalized per channel.
 
     The normalization of every reference checkpoint in this package (timm's
-    ImageNet defaults). Accepts numpy arrays and tensors, any batch shape.
+    ImageNet defaults; `InputTransform(mode="torch")`). Accepts numpy arrays
+    and tensors, any batch shape.
 
     Args:
         x: images, channels last (or first with `data_format`).
@@ -163,26 +171,7 @@ def preprocess_input(x, data_format=None, mean=(0.485, 0.456, 0.406), std=(0.229
     Returns:
         Float32 array or tensor of the same shape.
     """
-    data_format = data_format or keras.config.image_data_format()
-    shape = (-1, 1, 1) if data_format == "channels_first" else (-1,)
-    mean = np.reshape(np.asarray(mean, "float32"), shape)
-    std = np.reshape(np.asarray(std, "float32"), shape)
-    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
-        x = np.asarray(x, "float32")
-        return (x / 255.0 - mean) / std
-    x = keras.ops.cast(x, "float32")
-    # Tensor statistics: numpy operands would go through numpy's
-    # __array_wrap__ on torch tensors (deprecated in NumPy 2).
-    mean, std = keras.ops.convert_to_tensor(mean), keras.ops.convert_to_tensor(std)
-    return (x / 255.0 - mean) / std
-
-
-def _class_index():
-    global _CLASS_INDEX
-    if _CLASS_INDEX is None:
-        with open(CLASS_INDEX_PATH) as f:
-            _CLASS_INDEX = json.load(f)
-    return _CLASS_INDEX
+    return InputTransform("torch", mean, std, channels=len(mean)).normalize(x, data_format)
 
 
 def decode_predictions(preds, top=5):
@@ -207,65 +196,4 @@ def decode_predictions(preds, top=5):
             "array of shape (samples, 1000)). "
             f"Received array with shape: {preds.shape}"
         )
-    index = _class_index()
-    results = []
-    for pred in preds:
-        order = np.argsort(pred)[::-1][:top]
-        results.append([(*index[str(i)], float(pred[i])) for i in order])
-    return results
-
-
-def resize_center_crop(image, input_size, crop_pct=0.875, interpolation="bilinear"):
-    """Resize the shorter side to `floor(input_size / crop_pct)` (antialiased)
-    and center-crop `input_size` square, as torchvision's Resize + CenterCrop.
-
-    Args:
-        image: a (H, W, C) tensor.
-
-    Returns:
-        A float32 (input_size, input_size, C) tensor.
-    """
-    import math
-
-    import tensorflow as tf
-
-    scale_size = math.floor(input_size / crop_pct)
-    image = tf.cast(image, tf.float32)
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    short = tf.minimum(h, w)
-    # torchvision's Resize(int): the longer side is truncated, not rounded
-    new_h = tf.where(h == short, scale_size, (scale_size * h) // short)
-    new_w = tf.where(w == short, scale_size, (scale_size * w) // short)
-    image = tf.image.resize(image, tf.stack([new_h, new_w]), method=interpolation, antialias=True)
-    top = tf.cast(tf.round(tf.cast(new_h - input_size, tf.float32) / 2), tf.int32)
-    left = tf.cast(tf.round(tf.cast(new_w - input_size, tf.float32) / 2), tf.int32)
-    return image[top:top + input_size, left:left + input_size]
-
-
-def eval_transform(input_size=224, crop_pct=0.875, interpolation="bilinear",
-                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
-    """The reference evaluation transform for one image, as a tf function.
-
-    Resize the shorter side to `floor(input_size / crop_pct)` (antialiased,
-    with the preset's interpolation), center-crop `input_size`, scale to
-    [0, 1] and normalize: timm's eval pipeline, usable in `tf.data.map`.
-    `keras_senet.weights.preset_transform(name)` fills in a preset's values.
-
-    Returns:
-        A function (H, W, 3) RGB image in [0, 255] -> (size, size, 3) float32.
-    """
-    import tensorflow as tf
-
-    if interpolation not in ("bilinear", "bicubic", "nearest", "area"):
-        raise ValueError(
-            "`interpolation` must be 'bilinear', 'bicubic', 'nearest' or 'area'. "
-            f"Received: interpolation={interpolation!r}"
-        )
-
-    def transform(image):
-        image = resize_center_crop(image, input_size, crop_pct, interpolation)
-        image = tf.round(tf.clip_by_value(image, 0.0, 255.0))  # as PIL: uint8 pixels
-        image = tf.ensure_shape(image, (input_size, input_size, 3))
-        return preprocess_input(image, "channels_last", mean, std)
-
-    return transform
+    return [[entry[1:] for entry in row] for row in top_k(preds, k=top)]

@@ -12,18 +12,20 @@ ImageNet weights instead, call `add_squeeze_excite` on
 
 import keras
 
+from keras_senet.inputs import InputTransform, attach, fit_to_input
 from keras_senet.models import imagenet_utils
 from keras_senet.models.add_se import add_squeeze_excite
 from keras_senet.weights import load_weights, resolve_weights
 
 A = keras.applications
-# Constructor -> (keras.applications base, default size, min size, title).
+# Constructor -> (keras.applications base, default size, min size, title,
+# input mode: that of the base's keras.applications preprocess_input).
 ARCHS = {
-    "SEInceptionV3": (A.InceptionV3, 299, 75, "SE-Inception-v3"),
-    "SEInceptionResNetV2": (A.InceptionResNetV2, 299, 75, "SE-Inception-ResNet-v2"),
-    "SEDenseNet121": (A.DenseNet121, 224, 32, "SE-DenseNet-121"),
-    "SEDenseNet169": (A.DenseNet169, 224, 32, "SE-DenseNet-169"),
-    "SEDenseNet201": (A.DenseNet201, 224, 32, "SE-DenseNet-201"),
+    "SEInceptionV3": (A.InceptionV3, 299, 75, "SE-Inception-v3", "tf"),
+    "SEInceptionResNetV2": (A.InceptionResNetV2, 299, 75, "SE-Inception-ResNet-v2", "tf"),
+    "SEDenseNet121": (A.DenseNet121, 224, 32, "SE-DenseNet-121", "torch"),
+    "SEDenseNet169": (A.DenseNet169, 224, 32, "SE-DenseNet-169", "torch"),
+    "SEDenseNet201": (A.DenseNet201, 224, 32, "SE-DenseNet-201", "torch"),
 }
 
 
@@ -41,7 +43,7 @@ def SEApplication(
     se_placement="standard",
 ):
     """Generic builder; the named constructors call it with their `arch`."""
-    base_fn, default_size, min_size, title = ARCHS[arch]
+    base_fn, default_size, min_size, title, mode = ARCHS[arch]
     if isinstance(weights, str) and weights == "imagenet":  # say how to start from keras.applications' weights
         raise ValueError(
             f"No ImageNet weights exist for {title}. Use `weights=None` or a weights file, or call "
@@ -68,7 +70,8 @@ def SEApplication(
         name=f"se_{base.name}", **{"data_format": keras.config.image_data_format(), **(se_options or {})},
     )
     load_weights(model, weights)
-    return model
+    transform = InputTransform(mode, size=default_size)
+    return attach(model, fit_to_input(transform, tuple(model.input_shape[1:]), keras.config.image_data_format()))
 
 
 DOCSTRING = """Instantiates {title}: keras.applications.{base_fn} with SE blocks.
@@ -118,7 +121,7 @@ def _constructor(arch, module):
         return SEApplication(arch, include_top, weights, input_tensor, input_shape, pooling, classes,
                              classifier_activation, se_layer, se_options, se_placement)
 
-    base_fn, size, min_size, title = ARCHS[arch]
+    base_fn, size, min_size, title, _ = ARCHS[arch]
     base, fc, scale = MACS[arch]
     constructor.__name__ = constructor.__qualname__ = arch
     constructor.__doc__ = DOCSTRING.format(

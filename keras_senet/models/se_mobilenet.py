@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_senet.inputs import InputTransform
 from keras_senet.layers.squeeze_excite import SqueezeExcite, reduced_width
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions  # noqa: F401
@@ -61,9 +62,7 @@ def preprocess_input(x, data_format=None):
     SE-MobileNetV3 normalizes inside the model (`include_preprocessing=True`);
     give it raw [0, 255] images (as keras.applications.mobilenet_v3).
     """
-    if isinstance(x, (list, tuple)) or np.isscalar(x) or isinstance(x, np.ndarray):
-        return np.asarray(x, "float32") / 127.5 - 1.0
-    return keras.ops.cast(x, "float32") / 127.5 - 1.0
+    return InputTransform("tf").normalize(x, data_format)
 
 
 def round8(v):
@@ -199,7 +198,8 @@ def SEMobileNetV3(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
-    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch, reference=reference)
+    transform = InputTransform("raw" if include_preprocessing else "torch")
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, arch, transform, reference=reference)
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -398,7 +398,7 @@ def SEMobileNet(
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
     name = name or f"se_mobilenet_{alpha:0.2f}_{input_shape[0] or 224}"
-    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet")
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet", InputTransform("tf"))
 
 
 def SEMobileNetV2(
@@ -459,4 +459,5 @@ def SEMobileNetV2(
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
     name = name or f"se_mobilenetv2_{alpha:0.2f}_{input_shape[0] or 224}"
-    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet_v2")
+    return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet_v2",
+                                       InputTransform("tf"))

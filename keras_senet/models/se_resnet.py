@@ -19,6 +19,7 @@ uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
 import keras
 from keras import layers
 
+from keras_senet.inputs import InputTransform
 from keras_senet.layers.grouped_conv import GroupedConv2D
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401
@@ -230,8 +231,10 @@ def SEResNet(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
+    # ImageNet evaluation (0.875 center crop); small inputs are only resized
+    transform = InputTransform(size=default_size, crop_pct=0.875 if default_size >= 64 else 1.0)
     return imagenet_utils.finish_model(
-        input_tensor, img_input, x, name, weights, arch, variant=variant, reference=reference
+        input_tensor, img_input, x, name, weights, arch, transform, variant=variant, reference=reference
     )
 
 

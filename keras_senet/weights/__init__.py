@@ -220,11 +220,9 @@ def _keras_mismatch(path, model, error):
 
 
 def preset_transform(name):
-    """The evaluation transform of preset `name` (see
-    `imagenet_utils.eval_transform`): one RGB image -> normalized crop."""
-    from keras_senet.models.imagenet_utils import eval_transform
-
+    """The evaluation transform of preset `name`: a function from one RGB
+    (H, W, 3) image in [0, 255] to the normalized crop its reference
+    accuracy was measured on (`PRESETS[name]["transform"].eval_image`)."""
     if name not in PRESETS:
         raise ValueError(f"Unknown preset. Received: name={name!r}; choose from {sorted(PRESETS)}")
-    p = PRESETS[name]
-    return eval_transform(p["eval_size"], p["crop_pct"], p["interpolation"], p["mean"], p["std"])
+    return PRESETS[name]["transform"].eval_image
