@@ -10,6 +10,7 @@
 """
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -273,12 +274,13 @@ def cmd_predict(args):
     from keras_senet import export, inputs
 
     files = inputs.image_files(args.images)
-    if os.path.exists(args.model):
-        predictor = export.load_predictor(args.model)
-    else:
-        model = _build(args.model, args.weights, args.input_size, "predict")
-        predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
-                                     None, inputs.input_transform(model), inputs.class_names(model))
+    with contextlib.redirect_stdout(sys.stderr):  # download progress: stdout holds only the results
+        if os.path.exists(args.model):
+            predictor = export.load_predictor(args.model)
+        else:
+            model = _build(args.model, args.weights, args.input_size, "predict")
+            predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
+                                         None, inputs.input_transform(model), inputs.class_names(model))
     transform = _transform(predictor.input_transform, args.preprocess, args.model)
     size = args.input_size or (predictor.input_shape[0] if predictor.input_shape else transform.size)
     if predictor.input_shape:
@@ -294,7 +296,7 @@ def cmd_predict(args):
     results = inputs.top_k(scores, names, args.top)
     if args.json:
         print(json.dumps([
-            {"image": f, "top": [{"index": i, "id": c, "name": n, "probability": round(p, 6)} for i, c, n, p in row]}
+            {"image": f, "top": [{"index": i, "id": c, "name": n, "probability": p} for i, c, n, p in row]}
             for f, row in zip(files, results)
         ], indent=1))
         return

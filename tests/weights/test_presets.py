@@ -3,6 +3,7 @@ local HTTP server on 127.0.0.1 standing in for the hosts) -> hash check ->
 conversion -> cache -> model. Checkpoints are made here in the reference
 format: torch.save'd state dicts (.pth) and safetensors, timm key names."""
 
+import json
 import os
 import sys
 
@@ -158,3 +159,33 @@ def test_preset_transform_matches_timm_eval_pipeline():
         )(Image.fromarray(image)).numpy().transpose(1, 2, 0)
         assert ours.shape == theirs.shape == (t.size, t.size, 3)
         assert np.abs(ours - theirs).mean() < 0.02  # normalized units; 1/255/0.226 = 0.017 per grey level
+
+
+@pytest.mark.tensorflow_only
+def test_predict_command_on_a_photo_matches_timm(server, cache, monkeypatch, tmp_path, capsys):
+    """`keras-senet predict photo.jpg --model SEResNet18` (the default preset,
+    from the local host) against timm's own pipeline: PIL decoding, timm's
+    eval transform from its pretrained config (bicubic, crop 0.875), timm's
+    model. A random network's outputs barely depend on its input, so the
+    check is on all 1000 log-probabilities."""
+    import timm.data
+    from PIL import Image
+
+    from keras_senet.cli import main
+
+    reference = random_timm_model("legacy_seresnet18")
+    name = host_pth(server, reference, "seresnet18")
+    monkeypatch.setitem(PRESETS["legacy_seresnet18.in1k"], "urls", (f"{server.url}/{name}",))
+    yy, xx = np.mgrid[0:300, 0:400]  # smooth content: decoders and resamplers agree on it
+    image = np.stack([xx * 255 / 400, yy * 255 / 300, 128 + 100 * np.sin(xx / 20) * np.cos(yy / 30)], -1)
+    photo = str(tmp_path / "photo.jpg")
+    Image.fromarray(image.astype("uint8")).save(photo, quality=95)
+
+    assert main(["predict", photo, "--model", "SEResNet18", "--top", "1000", "--json"]) == 0
+    ours = {entry["index"]: entry["probability"] for entry in json.loads(capsys.readouterr().out)[0]["top"]}
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=reference))
+    with torch.no_grad():
+        theirs = torch.log_softmax(reference(transform(Image.open(photo).convert("RGB"))[None]), -1).numpy()[0]
+    assert list(ours)[:5] == list(np.argsort(-theirs)[:5])
+    # measured: 0.0016; [-1, 1] scaling instead of mean/std: 0.033; no center crop: 0.013
+    assert max(abs(np.log(p) - theirs[i]) for i, p in ours.items()) < 0.005
