@@ -14,6 +14,8 @@ import contextlib
 import dataclasses
 import inspect
 import os
+import re
+import tempfile
 import sys
 import time
 
@@ -37,27 +39,12 @@ def _quiet_tensorflow():
     """
     import importlib.util
     import logging
-    import re
-    import tempfile
     import warnings
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
-        log_line = re.compile(rb"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "  # absl
-                              rb"|\d{4}-\d\d-\d\d [\d:.]+: [IWEF] \S+:\d+\] "  # older TensorFlow
-                              rb"|WARNING: All log messages before absl::InitializeLog\(\)")
-        with tempfile.TemporaryFile() as captured:
-            sys.stderr.flush()
-            saved = os.dup(2)
-            os.dup2(captured.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                sys.stderr.write(b"".join(line for line in captured if not log_line.match(line)).decode(errors="replace"))
+        with _native_logs_hidden():
+            import tensorflow  # noqa: F401
     loggers = {logging.getLogger(name): logging.getLogger(name).level for name in ("tensorflow", "absl")}
     filters = warnings.filters[:]
     for logger in loggers:
@@ -70,6 +57,39 @@ def _quiet_tensorflow():
         warnings.filters[:] = filters
 
     return restore
+
+
+# Lines that TensorFlow, its TFLite converter and LiteRT write straight to file
+# descriptor 2, past Python's logging and TF_CPP_MIN_LOG_LEVEL.
+_NATIVE_LOG_LINE = re.compile(
+    rb"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "  # absl
+    rb"|\d{4}-\d\d-\d\d [\d:.]+: [IWEF] \S+:\d+\] "  # older TensorFlow
+    rb"|WARNING: All log messages before absl::InitializeLog\(\)"
+    rb"|fully_quantize: \d+, inference_type: "  # the TFLite quantizer
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate"  # LiteRT
+)
+
+
+@contextlib.contextmanager
+def _native_logs_hidden(quiet=True):
+    """Within the block, send file descriptor 2 to a temporary file, then pass
+    on what is not a native log line (`_NATIVE_LOG_LINE`). No-op unless `quiet`."""
+    if not quiet:
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            sys.stderr.write(b"".join(line for line in captured
+                                      if not _NATIVE_LOG_LINE.match(line)).decode(errors="replace"))
 
 
 def cmd_info(args):
@@ -249,9 +269,10 @@ def cmd_export(args):
                 raise ValueError(f"--calibration: {len(data)} images; give at least 5 (20% are held out to check)")
             held_out = max(1, len(data) // 5)  # check on images the calibration has not seen
             data, check = data[:-held_out], data[-held_out:]
-        report = export.to_tflite(model, args.output, quantize=quantize,
-                                  representative_data=None if data is None else [data],
-                                  int8_io=args.int8_io, sample=check)
+        with _native_logs_hidden(not args.verbose):
+            report = export.to_tflite(model, args.output, quantize=quantize,
+                                      representative_data=None if data is None else [data],
+                                      int8_io=args.int8_io, sample=check)
         if check is not None and args.check_data is None:
             report = dataclasses.replace(report, checked_on=f"{len(check)} held-out calibration images")
     if args.check_data:
@@ -276,7 +297,8 @@ def cmd_predict(args):
     files = inputs.image_files(args.images)
     with contextlib.redirect_stdout(sys.stderr):  # download progress: stdout holds only the results
         if os.path.exists(args.model):
-            predictor = export.load_predictor(args.model)
+            with _native_logs_hidden(not args.verbose):
+                predictor = export.load_predictor(args.model)
         else:
             model = _build(args.model, args.weights, args.input_size, "predict")
             predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
@@ -285,8 +307,9 @@ def cmd_predict(args):
     size = args.input_size or (predictor.input_shape[0] if predictor.input_shape else transform.size)
     if predictor.input_shape:
         transform = transform.replace(channels=predictor.input_shape[-1])
-    scores = np.concatenate([predictor.predict(inputs.load_images(files[i:i + args.batch_size], transform, size))
-                             for i in range(0, len(files), args.batch_size)])
+    with _native_logs_hidden(not args.verbose):
+        scores = np.concatenate([predictor.predict(inputs.load_images(files[i:i + args.batch_size], transform, size))
+                                 for i in range(0, len(files), args.batch_size)])
     if not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)):  # logits
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         scores /= scores.sum(-1, keepdims=True)
