@@ -192,7 +192,7 @@ def cmd_presets(args):
           "eval size; pth sources need torch (pip install 'keras-senet[convert]')")
 
 
-def _build(name, weights, size, command):
+def _build(name, weights, size):
     """A constructor's model for `name` with `weights` ("none" for random) at
     `size` (None: any size)."""
     import keras_senet
@@ -240,7 +240,7 @@ def cmd_export(args):
             raise ValueError(f"{args.model}: export takes a .keras file or a model name")
         model = inputs.load_model(args.model)
     else:
-        model = _build(args.model, args.weights, args.input_size, "export")
+        model = _build(args.model, args.weights, args.input_size)
     quantize = None if args.quantize == "none" else args.quantize
     if args.format != "tflite" and quantize:
         raise ValueError("--quantize applies to --format tflite only")
@@ -274,7 +274,7 @@ def cmd_export(args):
                                       representative_data=None if data is None else [data],
                                       int8_io=args.int8_io, sample=check)
         if check is not None and args.check_data is None:
-            report = dataclasses.replace(report, checked_on=f"{len(check)} held-out calibration images")
+            report = dataclasses.replace(report, checked_on=f"{len(check)} held-out calibration inputs")
     if args.check_data:
         report = dataclasses.replace(report, checked_on=f"{len(check)} inputs from --check-data {args.check_data}")
     print(report)
@@ -300,7 +300,7 @@ def cmd_predict(args):
             with _native_logs_hidden(not args.verbose):
                 predictor = export.load_predictor(args.model)
         else:
-            model = _build(args.model, args.weights, args.input_size, "predict")
+            model = _build(args.model, args.weights, args.input_size)
             predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
                                          None, inputs.input_transform(model), inputs.class_names(model))
     transform = _transform(predictor.input_transform, args.preprocess, args.model)
