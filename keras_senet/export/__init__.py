@@ -14,8 +14,15 @@ Each exported file carries the model's input transform and class names
 `metadata_props`, SavedModel in `assets.extra/`, all named `keras_senet`.
 `read_metadata` reads them back from any of these and from `.keras` files,
 and `load_predictor` runs any of them on model inputs.
+
+A model that computes in float16 or bfloat16 (built or trained under
+`keras.mixed_precision.set_global_policy("mixed_float16")`) is exported as a
+float32 copy: the TFLite converter has no float16 `Conv2D`, and CPUs run
+float32 faster. The copy has the same architecture and weights (cast to
+float32); the report compares the file with the mixed-precision model itself.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -46,6 +53,7 @@ class ExportReport:
     quantize: str = None
     delegate: str = None  # TFLite: "xnnpack", or "none" when XNNPACK refused the file
     outside_delegate: tuple = ()  # TFLite: ops LiteRT runs outside XNNPACK (slower kernels)
+    float32_copy_of: str = None  # the dtype policy of a model exported as a float32 copy, e.g. "mixed_float16"
 
     def __str__(self):
         text = (
@@ -53,6 +61,8 @@ class ExportReport:
             f"{self.size_bytes / 1e6:.1f} MB, max abs diff {self.max_abs_diff:.2e}, "
             f"mean {self.mean_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.1%} on {self.checked_on}"
         )
+        if self.float32_copy_of:
+            text += f" (a float32 copy, compared with the {self.float32_copy_of} model)"
         if self.latency_ms is not None:
             kernels = "" if self.delegate in (None, "xnnpack") else ", reference kernels: XNNPACK refused it"
             if self.delegate == "xnnpack" and self.outside_delegate:
@@ -193,7 +203,8 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
     """Export a SavedModel with a `serve` signature.
 
     Args:
-        model: a Keras model with a fixed input size.
+        model: a Keras model with a fixed input size (a mixed-precision
+            model is exported as a float32 copy).
         path: output directory.
         preprocess: optional function applied inside the signature (e.g.
             `model.input_transform.normalize`); the signature then takes raw
@@ -207,17 +218,18 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
     import tensorflow as tf
 
     shape = _input_shape(model)
+    exported, policy = _float32(model)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(exported)
     if preprocess is None:
         spec = tf.TensorSpec((None,) + shape, tf.float32, name="images")
-        archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
+        archive.add_endpoint("serve", lambda x: exported(x, training=False), input_signature=[spec])
         feed, checked_on = _sample(model, sample)
         reference = model.predict(feed, verbose=0)
     else:
         spec = tf.TensorSpec((None,) + shape, tf.uint8, name="images")
         archive.add_endpoint(
-            "serve", lambda x: model(preprocess(tf.cast(x, tf.float32)), training=False), input_signature=[spec]
+            "serve", lambda x: exported(preprocess(tf.cast(x, tf.float32)), training=False), input_signature=[spec]
         )
         rng = np.random.default_rng(0)
         if sample is None:
@@ -236,7 +248,7 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
         _replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _report("saved_model", path, reference, output, checked_on)
+    return _report("saved_model", path, reference, output, checked_on, float32_copy_of=policy)
 
 
 def _representative(data, shape, limit=200):
@@ -255,10 +267,90 @@ def _representative(data, shape, limit=200):
     return gen
 
 
+@keras.saving.register_keras_serializable("keras_senet")
 def _hard_swish_int8(x):
     """hard-swish as (x / 6) * relu6(x + 3): the same function, in ops that
     the TFLite converter does not fuse into HARD_SWISH."""
     return (x * (1.0 / 6.0)) * keras.ops.relu6(x + 3.0)
+
+
+def _rebuilt(model, change):
+    """A copy of `model` with the same weights, its layers made from their
+    configs as `change(layer, config)` edits them (in place), carrying the
+    model's input transform and class names.
+
+    Raises:
+        ValueError: for a model that is neither functional nor Sequential
+            (Keras cannot rebuild it layer by layer).
+    """
+
+    def clone(layer):
+        config = layer.get_config()
+        change(layer, config)
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    copy.set_weights([np.asarray(w, v.dtype) for w, v in zip(model.get_weights(), copy.weights)])
+    return inputs.attach(copy, inputs.input_transform(model), inputs.class_names(model))
+
+
+def _low_precision(policy):
+    """Whether a layer's dtype policy computes in float16 or bfloat16 (mixed
+    precision or plain), leaving out quantized policies (their weights are
+    not float)."""
+    quantized = getattr(keras.dtype_policies, "QuantizedDTypePolicy", ())
+    return policy.compute_dtype in ("float16", "bfloat16") and not isinstance(policy, quantized)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32(model):
+    """(the model to export, the policy it was copied from): `model` and None
+    when it computes in float32, else a float32 copy and the model's policy
+    name (e.g. "mixed_float16").
+
+    The copy is rebuilt under the float32 global policy (so that sublayers
+    made in `build()` are float32 too), with every float16 / bfloat16 layer
+    policy replaced by "float32" and the weights cast; the global policy is
+    restored afterwards.
+
+    Raises:
+        ValueError: for a low-precision model that cannot be rebuilt layer
+            by layer (a subclassed model), saying what to do.
+    """
+    policies = [layer.dtype_policy for layer in (model, *_all_layers(model)) if _low_precision(layer.dtype_policy)]
+    if not policies:
+        return model, None
+
+    def to_float32(layer, config):
+        if _low_precision(layer.dtype_policy):
+            config["dtype"] = "float32"
+
+    with _global_dtype_policy("float32"):
+        try:
+            return _rebuilt(model, to_float32), policies[0].name
+        except ValueError as error:
+            raise ValueError(
+                f"Model {model.name!r} computes in {policies[0].name}, which the exporters do not take, "
+                f"and Keras cannot rebuild it in float32 ({error}). Build the same model under "
+                "keras.mixed_precision.set_global_policy('float32'), copy the weights into it with "
+                "set_weights(model.get_weights()) and export that."
+            ) from error
 
 
 def _without_hard_swish(model):
@@ -274,27 +366,16 @@ def _without_hard_swish(model):
     """
     hard_swish = (keras.activations.hard_silu, keras.activations.hard_swish)
 
-    def uses_hard_swish(layer):
-        if isinstance(layer, keras.Model):
-            return any(uses_hard_swish(inner) for inner in layer.layers)
-        return getattr(layer, "activation", None) in hard_swish
-
-    def clone(layer):
-        if isinstance(layer, keras.Model) and uses_hard_swish(layer):
-            return keras.models.clone_model(layer, clone_function=clone)
-        config = layer.get_config()
+    def replace(layer, config):
         if getattr(layer, "activation", None) in hard_swish:
             config["activation"] = _hard_swish_int8
-        return layer.__class__.from_config(config)
 
-    if not uses_hard_swish(model):
+    if not any(getattr(layer, "activation", None) in hard_swish for layer in _all_layers(model)):
         return model
     try:
-        copy = keras.models.clone_model(model, clone_function=clone)
+        return _rebuilt(model, replace)
     except ValueError:  # a subclassed model: cannot be rebuilt layer by layer
         return model
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=False, sample=None,
@@ -302,7 +383,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
     """Export a TFLite flatbuffer and check it with the LiteRT interpreter.
 
     Args:
-        model: a Keras model with a fixed input size.
+        model: a Keras model with a fixed input size (a mixed-precision
+            model is exported as a float32 copy).
         path: output `.tflite` file.
         quantize: None (float32), "float16" (weights in fp16), "dynamic"
             (int8 weights, float activations) or "int8" (full integer; needs
@@ -332,7 +414,8 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
     shape = _input_shape(model)
     workdir = tempfile.mkdtemp(prefix="keras_senet_tflite_")
     try:
-        exported = _without_hard_swish(model) if quantize == "int8" else model
+        exported, policy = _float32(model)
+        exported = _without_hard_swish(exported) if quantize == "int8" else exported
         exported.export(os.path.join(workdir, "saved_model"), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(os.path.join(workdir, "saved_model"))
         if quantize is not None:
@@ -356,7 +439,7 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _report("tflite", path, model.predict(x, verbose=0), output, checked_on, latency_ms=latency,
-                   quantize=quantize, delegate=delegate, outside_delegate=outside)
+                   quantize=quantize, delegate=delegate, outside_delegate=outside, float32_copy_of=policy)
 
 
 def _interpreter(path, shape, num_threads, delegates):
@@ -462,7 +545,8 @@ def to_onnx(model, path, *, opset=17, sample=None):
     Sequential and wrapping models alike (tf2onnx's `from_keras` does not).
 
     Args:
-        model: a Keras model with a fixed input size.
+        model: a Keras model with a fixed input size (a mixed-precision
+            model is exported as a float32 copy).
         path: output `.onnx` file.
         opset: ONNX opset (default 17).
         sample: inputs to check with, real images preferably (default: 4
@@ -477,7 +561,8 @@ def to_onnx(model, path, *, opset=17, sample=None):
 
     shape = _input_shape(model)
     spec = (tf.TensorSpec((None,) + shape, tf.float32, name="images"),)
-    function = tf.function(lambda images: model(images, training=False))
+    exported, policy = _float32(model)
+    function = tf.function(lambda images: exported(images, training=False))
     tmp = f"{os.fspath(path)}.partial{os.getpid()}"
     try:
         onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
@@ -492,7 +577,7 @@ def to_onnx(model, path, *, opset=17, sample=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return _report("onnx", path, model.predict(x, verbose=0), output, checked_on)
+    return _report("onnx", path, model.predict(x, verbose=0), output, checked_on, float32_copy_of=policy)
 
 
 @dataclasses.dataclass

@@ -12,7 +12,8 @@
 - "finetune": from ImageNet weights: SGD 0.9, 0.01 per 256, cosine, label
   smoothing 0.1; `frozen_epochs` train the new head on a frozen backbone
   first.
-Weight decay skips BatchNorm parameters and biases.
+Weight decay skips BatchNorm parameters and biases, also in a model reloaded
+from a `.keras` file (`SGD` keeps the exclusions in its config).
 """
 
 import dataclasses
@@ -106,16 +107,39 @@ def make_schedule(recipe, steps_per_epoch, global_batch, epochs=None):
     return WarmupStepDecay(peak, boundaries, warmup)
 
 
+NO_DECAY = ("gamma", "beta", "bias")  # variable names weight decay skips (BatchNorm, biases)
+
+
+@keras.saving.register_keras_serializable("keras_senet")
+class SGD(keras.optimizers.SGD):
+    """Keras' SGD whose weight-decay exclusions are part of its config.
+
+    `keras.optimizers.SGD.exclude_from_weight_decay` is not saved: a model
+    reloaded from a `.keras` file would decay its BatchNorm parameters and
+    biases. Here the excluded variable names are an argument.
+
+    Args:
+        *args, **kwargs: those of `keras.optimizers.SGD`.
+        no_decay_names: variable names (substrings) without weight decay.
+    """
+
+    def __init__(self, *args, no_decay_names=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.no_decay_names = tuple(no_decay_names)
+        if self.no_decay_names:
+            self.exclude_from_weight_decay(var_names=list(self.no_decay_names))
+
+    def get_config(self):
+        return {**super().get_config(), "no_decay_names": list(self.no_decay_names)}
+
+
 def make_optimizer(recipe, steps_per_epoch, global_batch, epochs=None):
     """SGD with the recipe's schedule; no weight decay on BN and biases."""
-    optimizer = keras.optimizers.SGD(
+    return SGD(
         make_schedule(recipe, steps_per_epoch, global_batch, epochs),
         momentum=recipe.momentum, nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay or None,
+        weight_decay=recipe.weight_decay or None, no_decay_names=NO_DECAY if recipe.weight_decay else (),
     )
-    if recipe.weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
 
 
 @keras.saving.register_keras_serializable("keras_senet")
@@ -143,8 +167,14 @@ def compile_model(model, recipe, steps_per_epoch, global_batch, epochs=None, fro
     """Compile `model` (inside the strategy's scope) with the recipe."""
     if from_logits is None:
         from_logits = getattr(model.layers[-1], "activation", None) is not keras.activations.softmax
+    optimizer = make_optimizer(recipe, steps_per_epoch, global_batch, epochs)
+    if model.dtype_policy.name == "mixed_float16":
+        # What compile() would wrap by itself; wrapped here, the saved compile
+        # config names it, and the model reloads with loss scaling (and its
+        # optimizer state) even under the default float32 policy.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=make_optimizer(recipe, steps_per_epoch, global_batch, epochs),
+        optimizer=optimizer,
         loss=SparseCategoricalCrossentropy(recipe.label_smoothing, from_logits=from_logits),
         metrics=["sparse_categorical_accuracy"],
     )
