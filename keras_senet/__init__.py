@@ -5,9 +5,11 @@ The public names load on first use (PEP 562, see `keras_senet._lazy`), so
 TensorFlow; `keras_senet.SEResNet50`, `from keras_senet import SEResNet50`
 and `keras_senet.MODELS` work as if everything were imported here.
 
-The SE layers register with Keras' serialization as soon as Keras is imported
-(before or after this package), so `keras.saving.load_model` finds them
-without any keras_senet name being read first.
+Every object the package can save (layers, losses, learning-rate schedules,
+activations; `_SERIALIZABLE_MODULES`) registers with Keras' serialization as
+soon as Keras is imported (before or after this package), so
+`keras.saving.load_model` finds them without any keras_senet name being read
+first.
 """
 
 from keras_senet import _lazy
@@ -47,4 +49,12 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     computed={"MODELS": _models},
 )
 
-_lazy.import_with_keras("keras_senet.layers")  # the SE layers register with Keras' serialization
+# The one place that lists the modules whose objects a saved file can name
+# (a layer, a compiled loss, an optimizer and its schedule, an activation);
+# each registers them with Keras on import.
+_SERIALIZABLE_MODULES = (
+    "keras_senet.layers",  # SqueezeExcite, SpatialSqueezeExcite, ChannelSpatialSqueezeExcite, GroupedConv2D
+    "keras_senet.training.recipes",  # SparseCategoricalCrossentropy, WarmupStepDecay, SGD (compiled by `train`)
+    "keras_senet.export",  # _hard_swish_int8, the activation of the int8 copies of SE-MobileNetV3
+)
+_lazy.import_with_keras(*_SERIALIZABLE_MODULES)
