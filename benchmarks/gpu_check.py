@@ -181,7 +181,8 @@ def run_backend(backend, argv, share):
     with tempfile.TemporaryDirectory() as tmp:
         lines = os.path.join(tmp, "results.jsonl")
         start = time.time()
-        command = [sys.executable, os.path.abspath(__file__), *argv, "--worker", lines, "--deadline", str(start + share)]
+        command = [sys.executable, os.path.abspath(__file__), *argv,
+                   "--worker", lines, "--deadline", str(start + share)]
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
         try:
             code = subprocess.run(command, env=env, timeout=share).returncode
@@ -425,7 +426,7 @@ def build(name, size):
 
     if name == BASELINE:
         return keras.applications.ResNet50(weights=None, input_shape=(size, size, 3), classes=CLASSES)
-    return keras_senet.MODELS[name](weights=None, input_shape=(size, size, 3), classes=CLASSES)
+    return getattr(keras_senet, name)(weights=None, input_shape=(size, size, 3), classes=CLASSES)
 
 
 def measure(name, mode, data, args, strategy, memory):
@@ -499,9 +500,11 @@ def worker(args):
 
     import keras_senet
 
-    unknown = [m for m in args.models if m not in keras_senet.MODELS]
+    # The constructor names, without importing every family's module as keras_senet.MODELS would.
+    names = keras_senet._MODEL_NAMES
+    unknown = [m for m in args.models if m not in names]
     if unknown:
-        return bad_argument(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(keras_senet.MODELS)}")
+        return bad_argument(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(names)}")
     if keras.backend.backend() != backend:
         raise RuntimeError(f"KERAS_BACKEND={backend} but Keras runs {keras.backend.backend()}")
     strategy = None

@@ -105,7 +105,8 @@ def test_ratios_are_over_resnet50_and_float32_of_the_same_backend_and_mode():
         return {"backend": backend, "precision": precision, "mode": mode, "model": model,
                 "images_per_s": {"median": speed}}
 
-    results = [result("jax", "float32", "train", "ResNet50", 100.0), result("jax", "float32", "train", "SEResNet50", 80.0),
+    results = [result("jax", "float32", "train", "ResNet50", 100.0),
+               result("jax", "float32", "train", "SEResNet50", 80.0),
                result("jax", "mixed_bfloat16", "train", "ResNet50", 250.0),
                result("jax", "mixed_bfloat16", "train", "SEResNet50", 180.0),
                result("torch", "float32", "train", "SEResNet50", 50.0),
