@@ -105,11 +105,11 @@ def cmd_info(args):
         raise SystemExit(
             f"keras-senet info: unknown model {unknown[0]!r}; choose from {', '.join(keras_senet.MODELS)}"
         )
-    size = args.input_size
-    header = f"{'model':<18} {'variant':<8} {'params':>13} {'GMACs':>8}"
+    header = f"{'model':<20} {'variant':<8} {'input':>7} {'params':>13} {'GMACs':>8}"
     if args.run:
         header += f" {'forward ms':>11}  output"
-    print(f"input {size}x{size}x3, random weights (nothing is classified)")
+    print(f"random weights (nothing is classified); input: square side in pixels"
+          f"{'' if args.input_size else ', each model at its default'}")
     print(header)
     for name in names:
         constructor = keras_senet.MODELS[name]
@@ -118,9 +118,11 @@ def cmd_info(args):
             variants = (None,)  # SE-MobileNetV3 has one form
         for variant in variants:
             options = {} if variant is None else {"variant": variant}
-            model = constructor(weights=None, input_shape=(size, size, 3), **options)
+            shape = (args.input_size, args.input_size, 3) if args.input_size else None
+            model = constructor(weights=None, input_shape=shape, **options)
+            size = model.input_shape[1]
             info = keras_senet.model_info(model)
-            line = f"{name:<18} {variant or '-':<8} {info.params:>13,} {info.macs / 1e9:>8.3f}"
+            line = f"{name:<20} {variant or '-':<8} {size:>7} {info.params:>13,} {info.macs / 1e9:>8.3f}"
             if args.run:
                 x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
                 x = model.input_transform.normalize(x)
@@ -198,6 +200,8 @@ def _build(name, weights, size):
     import keras_senet
 
     if name not in keras_senet.MODELS:
+        if os.sep in name or name.endswith((".keras", ".tflite", ".onnx")):
+            raise ValueError(f"Model file not found: {name}")
         raise ValueError(f"{name!r} is neither a model file nor a model name ({', '.join(keras_senet.MODELS)})")
     return keras_senet.MODELS[name](weights=None if weights == "none" else weights, input_shape=(size, size, 3))
 
@@ -234,6 +238,10 @@ def _model_inputs(path, transform, size, limit=None, what="--calibration"):
 
 def cmd_export(args):
     from keras_senet import export, inputs
+
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--output: folder {folder} does not exist")
 
     if os.path.exists(args.model):
         if export.model_format(args.model) != "keras":
@@ -304,13 +312,18 @@ def cmd_predict(args):
             predictor = export.Predictor(args.model, "keras", lambda x: np.asarray(model.predict(x, verbose=0)),
                                          None, inputs.input_transform(model), inputs.class_names(model))
     transform = _transform(predictor.input_transform, args.preprocess, args.model)
+    if predictor.input_shape and args.input_size not in (None, predictor.input_shape[0]):
+        raise ValueError(f"--input-size {args.input_size}: {args.model} takes "
+                         f"{predictor.input_shape[0]}x{predictor.input_shape[1]} inputs only")
     size = args.input_size or (predictor.input_shape[0] if predictor.input_shape else transform.size)
     if predictor.input_shape:
         transform = transform.replace(channels=predictor.input_shape[-1])
     with _native_logs_hidden(not args.verbose):
         scores = np.concatenate([predictor.predict(inputs.load_images(files[i:i + args.batch_size], transform, size))
                                  for i in range(0, len(files), args.batch_size)])
-    if not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)):  # logits
+    if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(-1), 1, atol=0.05):
+        scores = scores / scores.sum(-1, keepdims=True)  # probabilities (int8 ones sum to 1 +- a few steps)
+    else:  # logits
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         scores /= scores.sum(-1, keepdims=True)
     names = predictor.class_names
@@ -329,6 +342,13 @@ def cmd_predict(args):
             print(f"  {rank}. {n:<30} {p:7.2%}" + (f"  ({c})" if c != n else ""))
 
 
+def _positive(value):
+    """A positive integer argument."""
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"must be a positive integer, not {value!r}")
+
+
 def _backup_freq(value):
     """--backup-freq: "epoch" or a positive number of batches."""
     if value == "epoch" or (value.isdigit() and int(value) > 0):
@@ -342,6 +362,7 @@ def cmd_train(args):
     if args.cpu_replicas > 1:
         strategies.split_cpu(args.cpu_replicas)  # before TensorFlow starts its devices
     import keras
+    import numpy as np
 
     from keras_senet import MODELS, inputs, training
 
@@ -384,7 +405,8 @@ def cmd_train(args):
                   seed=args.seed, deterministic=args.deterministic)
     train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
     val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common)
-    print(f"{model.name}: {model.count_params():,} parameters; {used} training images "
+    learned = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    print(f"{model.name}: {learned:,} learned parameters; {used} training images "
           f"({info.num_classes} classes) from {info.name}; {strategy.num_replicas_in_sync} replica(s) "
           f"({strategies.strategy_name(strategy)}); recipe {recipe.name}, peak lr "
           f"{training.recipes.learning_rate(recipe, args.batch_size):g}, global batch {args.batch_size}")
@@ -392,7 +414,7 @@ def cmd_train(args):
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
         output_dir=args.output, val_data=val_data, strategy=strategy,
         backup_freq=args.backup_freq,
-        verbose={"none": 0, "bar": 1, "epoch": 2}[args.progress],
+        verbose={"none": 0, "bar": 1, "epoch": 2}[args.progress or ("bar" if sys.stdout.isatty() else "epoch")],
     )
     loss, accuracy = model.evaluate(val_data, verbose=0)
     count = min(args.val_limit or val_info.num_examples, val_info.num_examples)
@@ -427,7 +449,8 @@ def build_parser():
     )
     info.add_argument("models", nargs="*", help="constructor names, e.g. SEResNet50 SENet154")
     info.add_argument("--all", action="store_true", help="every model in the package")
-    info.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
+    info.add_argument("--input-size", type=int,
+                      help="square input side in pixels (default: each model's, 224 or 299 for Inception)")
     info.add_argument(
         "--variant", choices=("caffe", "torch", "both"), default="both",
         help="caffe: the authors' released models; torch: torchvision-style; both (default)",
@@ -459,7 +482,7 @@ def build_parser():
                      help="for a model name: 'imagenet' (default), a preset name, a weights file, or 'none'")
     exp.add_argument("--input-size", type=int, default=224, help="for a model name: square input side (default 224)")
     exp.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
-                     help="TFLite quantization (int8 needs --calibration)")
+                     help="TFLite quantization (default none: float32; int8 needs --calibration)")
     exp.add_argument("--calibration",
                      help="int8 calibration data: a folder of images (read through the model's input transform; "
                      "the last 20%% are held out to check the file unless --check-data is given) or a .npy of "
@@ -492,7 +515,7 @@ def build_parser():
                     "SavedModel folder")
     pr.add_argument("--weights", default="imagenet",
                     help="for a model name: 'imagenet' (default), a preset name, a weights file, or 'none'")
-    pr.add_argument("--top", type=int, default=5, help="classes per image (default 5)")
+    pr.add_argument("--top", type=_positive, default=5, help="classes per image (default 5)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of text")
     pr.add_argument("--input-size", type=int,
                     help="square input side (default: the model's, else its preset's evaluation size)")
@@ -550,8 +573,9 @@ def build_parser():
     tr.add_argument("--deterministic", action="store_true", help="fixed element order in the input pipeline")
     tr.add_argument("--backup-freq", default="epoch", type=_backup_freq, help="back up every epoch (default) or every N batches")
     tr.add_argument("--export-tflite", action="store_true", help="also export OUTPUT/model.tflite, verified")
-    tr.add_argument("--progress", choices=("bar", "epoch", "none"), default="bar",
-                    help="training progress: a bar (default), a line per epoch, or nothing")
+    tr.add_argument("--progress", choices=("bar", "epoch", "none"),
+                    help="training progress: a bar, a line per epoch, or nothing (default: a bar on a "
+                    "terminal, else a line per epoch)")
     # The former spelling (Keras' verbose 0/1/2), hidden: `keras-senet --verbose` is TensorFlow's logs.
     tr.add_argument("--verbose", dest="progress", choices=("none", "bar", "epoch"), help=argparse.SUPPRESS,
                     type=lambda value: {"0": "none", "1": "bar", "2": "epoch"}.get(value, value))
@@ -624,13 +648,15 @@ def main(argv=None):
             import traceback
 
             traceback.print_exc()
-        message, *more = (str(e).strip() or type(e).__name__).splitlines()
+        lines = (str(e).strip() or type(e).__name__).splitlines()
         hint = _install_hint(e.name.partition(".")[0]) if isinstance(e, ImportError) and e.name else None
         if hint:
-            message += f"; install it with: {hint}"
-        if more and not args.verbose:
-            message += f" (and {len(more)} more lines: keras-senet --verbose {args.command} ... shows them)"
-        print(f"keras-senet {args.command}: {message}", file=sys.stderr)
+            lines[0] += f"; install it with: {hint}"
+        shown = 12  # the whole message (what to do is often its last line), unless it is a dump
+        if len(lines) > shown and not args.verbose:
+            lines = lines[:shown] + [f"(and {len(lines) - shown} more lines: keras-senet --verbose "
+                                     f"{args.command} ... shows them)"]
+        print(f"keras-senet {args.command}: " + "\n  ".join(lines), file=sys.stderr)
         return 2
     finally:
         if restore:

@@ -242,7 +242,7 @@ def load_images(files, transform, size=None):
         try:
             image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
-            raise ValueError(f"{path} is not a readable image ({e.message.splitlines()[0]})") from None
+            raise ValueError(f"{path} is not a readable image: its content is not JPEG, PNG, BMP or GIF") from None
         images.append(np.asarray(transform.eval_image(image, size)))
     return np.stack(images).astype("float32")
 
@@ -334,15 +334,24 @@ def write_metadata(path, model):
 
 
 def save_model(model, path):
-    """`model.save(path)` plus the model's transform and class names, written
-    atomically (an interrupted save leaves no file)."""
+    """`model.save(path)` plus the model's transform and class names, or
+    `model.save_weights(path)` for a `.weights.h5` name; written atomically
+    (an interrupted save leaves no file).
+
+    Raises:
+        ValueError: for a name ending in neither .keras nor .weights.h5.
+    """
     path = os.fspath(path)
-    if not path.endswith(".keras"):
-        raise ValueError(f"A model file name must end in .keras. Received: path={path!r}")
-    tmp = f"{path}.partial{os.getpid()}.keras"
+    suffix = next((s for s in (".keras", ".weights.h5") if path.endswith(s)), None)
+    if suffix is None:
+        raise ValueError(f"A model file name must end in .keras or .weights.h5. Received: path={path!r}")
+    tmp = f"{path}.partial{os.getpid()}{suffix}"
     try:
-        model.save(tmp)
-        write_metadata(tmp, model)
+        if suffix == ".keras":
+            model.save(tmp)
+            write_metadata(tmp, model)
+        else:
+            model.save_weights(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

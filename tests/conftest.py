@@ -25,6 +25,10 @@ def pytest_configure(config):
         "deselected when KERAS_BACKEND is another backend",
     )
     config.addinivalue_line(
+        "markers", "not_tensorflow: needs what TensorFlow's CPU kernels lack (NCHW convolutions for "
+        "channels_first); deselected when KERAS_BACKEND is tensorflow",
+    )
+    config.addinivalue_line(
         "markers", "sibling: a model check repeated on another network of the same builder or "
         "kind; on JAX and torch it runs only with KERAS_SENET_ALL_MODELS=1 (CI time), on TensorFlow always",
     )
@@ -44,12 +48,14 @@ def pytest_collection_modifyitems(config, items):
     """On JAX or torch, leave out the TensorFlow-only tests (deselected, not
     skipped: they do not apply to that backend) and, unless
     KERAS_SENET_ALL_MODELS=1, the repeats on sibling networks and the
-    structure checks (CI time; TensorFlow runs them)."""
+    structure checks (CI time; TensorFlow runs them). On TensorFlow, leave
+    out the tests marked not_tensorflow."""
     if keras.backend.backend() == "tensorflow":
-        return
-    markers = ["tensorflow_only"]
-    if os.environ.get("KERAS_SENET_ALL_MODELS") != "1":
-        markers += ["sibling", "structure"]
+        markers = ["not_tensorflow"]
+    else:
+        markers = ["tensorflow_only"]
+        if os.environ.get("KERAS_SENET_ALL_MODELS") != "1":
+            markers += ["sibling", "structure"]
     left_out = [item for item in items if any(item.get_closest_marker(m) for m in markers)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)

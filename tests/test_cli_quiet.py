@@ -131,7 +131,7 @@ def test_info_is_quiet_unless_verbose():
     quiet = _run(*command)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     assert quiet.stderr == ""
-    assert re.search(r"SEResNet18 +caffe +11,778,592 ", quiet.stdout)  # timm legacy_seresnet18
+    assert re.search(r"SEResNet18 +caffe +64 +11,778,592 ", quiet.stdout)  # timm legacy_seresnet18
     verbose = _run(*command[:2], "--verbose", *command[2:])
     assert verbose.returncode == 0 and verbose.stdout == quiet.stdout, verbose.stderr[-3000:]
     assert _log_sources(reference.stderr) <= _log_sources(verbose.stderr)
@@ -159,12 +159,12 @@ def test_train_is_quiet(tmp_path):
 def test_train_progress_replaces_its_verbose():
     parser = build_parser()
     base = ["train", "--model", "SEResNet18", "--dataset", "d", "--output", "o"]
-    assert parser.parse_args(base).progress == "bar"  # Keras' verbose=1, as before
+    assert parser.parse_args(base).progress is None  # a bar on a terminal, else a line per epoch
     assert parser.parse_args([*base, "--progress", "none"]).progress == "none"
     # The former spelling still runs (hidden): 0/1/2 as Keras' verbose.
     assert [parser.parse_args([*base, "--verbose", v]).progress for v in "012"] == ["none", "bar", "epoch"]
     args = parser.parse_args(["--verbose", *base])
-    assert args.verbose is True and args.progress == "bar"
+    assert args.verbose is True and args.progress is None
     train_help = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "--progress" in train_help and "--verbose" not in train_help
 
@@ -176,16 +176,20 @@ def _fail_presets(monkeypatch, error):
     monkeypatch.setattr(cli, "cmd_presets", cmd_presets)
 
 
-def test_error_is_one_line_and_verbose_shows_traceback(monkeypatch, capsys):
-    _fail_presets(monkeypatch, ValueError("bad value for --x\ndetail 1\ndetail 2"))
+def test_error_is_the_message_and_verbose_shows_traceback(monkeypatch, capsys):
+    _fail_presets(monkeypatch, ValueError("bad value for --x\ndetail 1\nwhat to do"))
     assert main(["presets"]) == 2
     err = capsys.readouterr().err
-    assert err.splitlines() == ["keras-senet presets: bad value for --x (and 2 more lines: "
-                                "keras-senet --verbose presets ... shows them)"]
+    assert err.splitlines() == ["keras-senet presets: bad value for --x", "  detail 1", "  what to do"]
+    _fail_presets(monkeypatch, ValueError("\n".join(f"line {i}" for i in range(20))))  # a dump: cut
+    assert main(["presets"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 13 and err[-1] == "  (and 8 more lines: keras-senet --verbose presets ... shows them)"
+    _fail_presets(monkeypatch, ValueError("bad value for --x\ndetail 1\nwhat to do"))
     assert main(["--verbose", "presets"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("Traceback") and "detail 2" in err
-    assert err.splitlines()[-1] == "keras-senet presets: bad value for --x"
+    assert err.startswith("Traceback") and "detail 1" in err
+    assert err.splitlines()[-3:] == ["keras-senet presets: bad value for --x", "  detail 1", "  what to do"]
 
 
 def test_internal_import_error_is_not_hidden(monkeypatch):

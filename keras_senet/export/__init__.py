@@ -294,12 +294,13 @@ def _rebuilt(model, change):
     return inputs.attach(copy, inputs.input_transform(model), inputs.class_names(model))
 
 
-def _low_precision(policy):
+def _low_precision(layer):
     """Whether a layer's dtype policy computes in float16 or bfloat16 (mixed
     precision or plain), leaving out quantized policies (their weights are
     not float)."""
+    policy = getattr(layer, "dtype_policy", None)  # None: an operation such as Keras 3.6's Cast
     quantized = getattr(keras.dtype_policies, "QuantizedDTypePolicy", ())
-    return policy.compute_dtype in ("float16", "bfloat16") and not isinstance(policy, quantized)
+    return policy is not None and policy.compute_dtype in ("float16", "bfloat16") and not isinstance(policy, quantized)
 
 
 def _all_layers(model):
@@ -333,12 +334,13 @@ def _float32(model):
         ValueError: for a low-precision model that cannot be rebuilt layer
             by layer (a subclassed model), saying what to do.
     """
-    policies = [layer.dtype_policy for layer in (model, *_all_layers(model)) if _low_precision(layer.dtype_policy)]
+    policies = [layer.dtype_policy for layer in (model, *_all_layers(model)) if _low_precision(layer)]
     if not policies:
         return model, None
 
     def to_float32(layer, config):
-        if _low_precision(layer.dtype_policy):
+        # a low-precision layer, or an operation such as the input Cast that Keras 3.6 records
+        if _low_precision(layer) or config.get("dtype") in ("float16", "bfloat16"):
             config["dtype"] = "float32"
 
     with _global_dtype_policy("float32"):

@@ -5,9 +5,12 @@ through `weights.convert` (timm: github.com/huggingface/pytorch-image-models).
 
 import os
 
+import keras
+
+from keras_senet import inputs
 from keras_senet.models import se_mobilenet, se_resnet
-from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint, save_atomically
-from keras_senet.weights.presets import TIMM_ARCHS
+from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
+from keras_senet.weights.presets import PRESETS, TIMM_ARCHS
 
 _HEADS = ("last_linear.weight", "fc.weight", "classifier.weight")
 
@@ -33,7 +36,8 @@ def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs)
     Args:
         timm_model: a timm model name (see `weights.presets.TIMM_ARCHS`).
         checkpoint: path to its state dict (.safetensors, or .pth/.bin).
-        output: optional path; the model is saved there (.keras or
+        output: optional path; the model is saved there (.keras, with the
+            input transform of timm's preset for `timm_model`, or
             .weights.h5). Written to a temporary name first, then renamed.
         **model_kwargs: passed to the constructor (e.g. input_shape).
 
@@ -50,6 +54,12 @@ def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs)
     classes = int(head.shape[0]) if head is not None else 1000
     model = constructor(weights=None, classes=classes, **{**options, **model_kwargs})
     load_timm_state_dict(model, tensors, source=os.fspath(checkpoint))
+    # the evaluation transform timm publishes for this model's (first) preset
+    preset = next((p for p in PRESETS.values() if p["timm_model"] == timm_model), None)
+    if preset is not None:
+        transform = preset["transform"].replace(mode=model.input_transform.mode)
+        data_format = keras.config.image_data_format()
+        inputs.attach(model, inputs.fit_to_input(transform, tuple(model.input_shape[1:]), data_format))
     if output is not None:
-        save_atomically(model, output)
+        inputs.save_model(model, output)
     return model

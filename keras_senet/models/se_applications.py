@@ -57,7 +57,7 @@ def SEApplication(
         data_format=keras.config.image_data_format(), weights=weights,
     )
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
-    base = base_fn(include_top=False, weights=None, input_tensor=img_input)
+    base = _base(base_fn, img_input)
     x = base.output
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -72,6 +72,45 @@ def SEApplication(
     load_weights(model, weights)
     transform = InputTransform(mode, size=default_size)
     return attach(model, fit_to_input(transform, tuple(model.input_shape[1:]), keras.config.image_data_format()))
+
+
+def _base(base_fn, img_input):
+    """The keras.applications network `base_fn` without its top, on `img_input`.
+
+    Under channels_first, a network whose constructor refuses that format
+    (Keras' DenseNets: their layers take it, their constructor raises) is
+    built channels_last and copied layer by layer into channels_first: the
+    same layers, names and weight shapes (Keras keeps one weight layout for
+    both formats). Found by trying, so a Keras that lifts the refusal builds
+    its own network.
+    """
+    try:
+        return base_fn(include_top=False, weights=None, input_tensor=img_input)
+    except ValueError as error:
+        if keras.config.image_data_format() != "channels_first" or "channels_first" not in str(error):
+            raise
+    channels, height, width = img_input.shape[1:]
+    keras.config.set_image_data_format("channels_last")
+    try:
+        base = base_fn(include_top=False, weights=None, input_shape=(height, width, channels))
+    finally:
+        keras.config.set_image_data_format("channels_first")
+    return keras.models.clone_model(base, input_tensors=img_input, clone_function=_channels_first_copy)
+
+
+def _channels_first_copy(layer):
+    """A new layer like `layer` (from a channels_last 4-D network) that
+    works on channels_first tensors."""
+    config = layer.get_config()
+    if "data_format" in config:
+        config["data_format"] = "channels_first"
+    if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.Concatenate)):
+        if config["axis"] not in (-1, 3):
+            raise ValueError(f"Cannot move layer {layer.name!r} to channels_first: axis={config['axis']!r}")
+        config["axis"] = 1
+    elif "axis" in config or isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute)):
+        raise ValueError(f"Cannot move layer {layer.name!r} ({type(layer).__name__}) to channels_first")
+    return layer.__class__.from_config(config)
 
 
 DOCSTRING = """Instantiates {title}: keras.applications.{base_fn} with SE blocks.

@@ -65,6 +65,17 @@ def preprocess_input(x, data_format=None):
     return InputTransform("tf").normalize(x, data_format)
 
 
+def _channels(input_shape):
+    """Channel count of a model's `input_shape` (no batch axis)."""
+    return input_shape[-1 if keras.config.image_data_format() == "channels_last" else 0]
+
+
+def _rows(input_shape):
+    """Input height for a model's default name (224 when unknown), as
+    keras.applications names MobileNets."""
+    return input_shape[0 if keras.config.image_data_format() == "channels_last" else 1] or 224
+
+
 def round8(v):
     """Nearest multiple of 8, never more than 10% below `v` (MobileNet rule)."""
     return reduced_width(v, 1, divisor=8, round_limit=0.9)
@@ -162,16 +173,17 @@ def SEMobileNetV3(
         # Raw RGB in [0, 255] as keras.applications' MobileNetV3; the reference
         # weights expect ImageNet mean/std normalization.
         mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-        axis = imagenet_utils.channel_axis()
-        if input_shape[axis] != 3:  # other channel counts: the RGB averages
-            mean, std = [sum(mean) / 3] * input_shape[axis], [sum(std) / 3] * input_shape[axis]
+        channels = _channels(input_shape)
+        if channels != 3:  # other channel counts: the RGB averages
+            mean, std = [sum(mean) / 3] * channels, [sum(std) / 3] * channels
         # (x / 255 - mean) / std as one scale and offset per channel; constants
         # in the graph (a Normalization layer's captured tensors would become
-        # extra inputs of an ONNX export).
-        scale = [1 / (255 * s) for s in std]
-        offset = [-m / s for m, s in zip(mean, std)]
-        if data_format == "channels_first":
-            scale, offset = [[[v]] for v in scale], [[[v]] for v in offset]
+        # extra inputs of an ONNX export). Rank 3, (1, 1, C) or (C, 1, 1):
+        # Rescaling reshapes a vector by Keras' data format at call time, not
+        # the model's, and leaves the offset unreshaped.
+        shape = (1, 1, channels) if data_format == "channels_last" else (channels, 1, 1)
+        scale = np.reshape([1 / (255 * s) for s in std], shape).tolist()
+        offset = np.reshape([-m / s for m, s in zip(mean, std)], shape).tolist()
         x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
     head_activation = "relu" if minimalistic else "hard_swish"
     stem = 16 if alpha < 0.75 else round8(16 * alpha)
@@ -397,7 +409,7 @@ def SEMobileNet(
         x = layers.Activation(classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
-    name = name or f"se_mobilenet_{alpha:0.2f}_{input_shape[0] or 224}"
+    name = name or f"se_mobilenet_{alpha:0.2f}_{_rows(input_shape)}"
     return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet", InputTransform("tf"))
 
 
@@ -458,6 +470,6 @@ def SEMobileNetV2(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = imagenet_utils.apply_pooling(x, pooling)
-    name = name or f"se_mobilenetv2_{alpha:0.2f}_{input_shape[0] or 224}"
+    name = name or f"se_mobilenetv2_{alpha:0.2f}_{_rows(input_shape)}"
     return imagenet_utils.finish_model(input_tensor, img_input, x, name, weights, "se_mobilenet_v2",
                                        InputTransform("tf"))

@@ -207,6 +207,10 @@ def SEResNet(
             f"Preset {weights.preset!r} needs variant={preset['variant']!r}. "
             f"Received: variant={variant!r}"
         )
+    if variant is None and weights.format == "checkpoint":  # as for a preset: the file's variant
+        from keras_senet.weights.convert import checkpoint_variant
+
+        variant = checkpoint_variant(weights.path)
     variant = variant or (preset["variant"] if preset else default_variant)
     # timm's newer SE rounds C / r to a multiple of 8
     se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio, **({"divisor": 8} if variant == "torch" else {}))
@@ -261,8 +265,8 @@ Args:
     name: the model's name.
     variant: "caffe" (the authors' released models) or "torch"
         (torchvision-style, stride on the 3x3); defaults to that of the
-        preset in `weights`, else "{variant}" (that of the default ImageNet
-        weights). See the module docstring.
+        preset or timm checkpoint file in `weights`, else "{variant}" (that
+        of the default ImageNet weights). See the module docstring.
     se_ratio: SE reduction ratio (paper: 16).
     se_stages: which stages (2..5, i.e. conv2..conv5) carry SE; () for none.
     se_placement: "standard" (on the residual branch before the addition),

@@ -115,35 +115,55 @@ def fashion_mnist_source(split="train", root=FASHION_MNIST_DIR):
     return dataset, info
 
 
+SPLIT_SLICE = re.compile(r"(\w+)(?:\[(\d+)?%?:(\d+)?%?\])?")
+
+
 def image_folder_source(root, split="train"):
     """Images in `root/<class>/` (or `root/<split>/<class>/`), decoded as RGB.
 
-    Class names are the sorted sub-folder names.
+    Class names are the sorted sub-folder names. `split` names a split
+    folder (`train`, `validation` or `val`, `test`), or "train" for a folder
+    of class folders; a percent slice of it, as tfds writes them
+    (`train[:85%]`, `train[85%:]`), takes that share of every class, from a
+    fixed shuffle of its sorted files, so complementary slices never overlap.
 
     Raises:
-        FileNotFoundError / ValueError: naming the folder, when it holds no
-            class folders or no images.
+        ValueError: naming the folder, when it does not exist, holds no
+            class folders or no images, or has no folder for `split`.
     """
     import tensorflow as tf
 
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"Dataset folder {root} does not exist")
-    for candidate in SPLIT_DIRS.get(split, (split,)):
-        if os.path.isdir(os.path.join(root, candidate)):
-            root = os.path.join(root, candidate)
-            break
+        raise ValueError(f"Dataset folder not found: {root}")
+    match = SPLIT_SLICE.fullmatch(split)
+    if not match:
+        raise ValueError(f"`split` must be a name or a percent slice such as 'train[:85%]'. Received: split={split!r}")
+    name, start, stop = match[1], int(match[2] or 0), int(match[3] or 100)
+    split_dirs = [d for names in SPLIT_DIRS.values() for d in names if os.path.isdir(os.path.join(root, d))]
+    folder = next((d for d in SPLIT_DIRS.get(name, (name,)) if os.path.isdir(os.path.join(root, d))), None)
+    if folder:
+        root = os.path.join(root, folder)
+    elif split_dirs:
+        raise ValueError(f"{root} has no {name}/ folder (it has {', '.join(d + '/' for d in split_dirs)}); "
+                         f"choose one of those, or a slice such as '{split_dirs[0]}[85%:]'")
+    elif name != "train":
+        raise ValueError(f"{root} holds class folders, one split: there is no {name!r} split; evaluate on a "
+                         "slice of it, e.g. --train-split 'train[:85%]' --val-split 'train[85%:]'")
     class_names = tuple(sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))))
     if not class_names:
         raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>.jpg)")
     paths, labels = [], []
-    for label, name in enumerate(class_names):
-        for dirpath, _, files in sorted(os.walk(os.path.join(root, name))):
-            for f in sorted(files):
-                if f.lower().endswith(IMAGE_EXTENSIONS):
-                    paths.append(os.path.join(dirpath, f))
-                    labels.append(label)
+    for label, class_name in enumerate(class_names):
+        files = sorted(os.path.join(d, f) for d, _, names in os.walk(os.path.join(root, class_name))
+                       for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
+        if start > 0 or stop < 100:
+            files = [files[i] for i in np.random.default_rng(0).permutation(len(files))]
+            files = files[len(files) * start // 100:len(files) * stop // 100]
+        paths += files
+        labels += [label] * len(files)
     if not paths:
-        raise ValueError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class folders")
+        raise ValueError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class folders"
+                         + (f" for {split!r}" if start > 0 or stop < 100 else ""))
 
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)

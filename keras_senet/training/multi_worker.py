@@ -16,24 +16,108 @@ Keras 3.15.1, TF 2.21):
    input with 0 dimensions". Fix: `axis=None`, the mean over replicas that
    the single-worker path computes.
 
-Both wrappers act only when Keras' own test `_collective_all_reduce_multi_worker`
-says the strategy spans several workers; otherwise they call Keras' code
-with the same arguments. Each is installed only when the installed source
-still contains the faulty call (so a fixed Keras is left alone), and at
-most once. They touch private Keras functions: a Keras release that renames
-them turns the patch off, and tests/training/test_multi_worker.py fails.
+Whether the installed Keras has each fault is decided by behaviour, not by
+its version: `keras_faults` calls Keras' function with a stand-in for one
+worker of a two-worker MWMS that reduces as MWMS's collective ops do (one
+tensor at a time, over an axis the tensor has). It runs no TensorFlow op:
+MWMS must configure its collectives before TensorFlow's first op, and the
+fixes are installed just before MWMS is created. A fix is installed only for
+a function that fails the probe (a Keras that fixed it is left alone), at
+most once, and each wrapper acts only when Keras' own test
+`_collective_all_reduce_multi_worker` says the strategy spans several
+workers; otherwise it calls Keras' code with the same arguments. They touch
+private Keras functions: a Keras release that renames them turns the fixes
+off. Tests: tests/training/test_strategy.py (the probe on this Keras and on
+simulated fixed ones), tests/training/test_distributed.py (two workers on
+loopback).
 """
 
-import inspect
+import contextlib
+import types
+
+import numpy as np
 
 _MARK = "_keras_senet_issue_20585"
 
 
-def _source_contains(function, text):
+class _CollectiveError(Exception):
+    """What MWMS's collective reduce would raise, in the probe."""
+
+
+def _probe_strategy():
+    """A stand-in for worker 0 of a two-worker MultiWorkerMirroredStrategy
+    with one local replica, and the class of its distributed values. Its
+    tensors are numpy arrays: it runs no TensorFlow op."""
+    import tensorflow as tf
+
+    class LocalValues(tf.distribute.DistributedValues):
+        def __init__(self, value):
+            self.values = (value,)
+
+    class OneOfTwoWorkers(tf.distribute.MultiWorkerMirroredStrategy):
+        num_replicas_in_sync = 2
+        extended = types.SimpleNamespace(_in_multi_worker_mode=lambda: True,
+                                         worker_devices=("/job:worker/replica:0/task:0/device:CPU:0",))
+
+        def __init__(self):  # no cluster, no collectives
+            pass
+
+        def scope(self):
+            return contextlib.nullcontext()
+
+        def experimental_local_results(self, value):
+            return value.values if isinstance(value, LocalValues) else (value,)
+
+        def reduce(self, reduce_op, value, axis=None):
+            if isinstance(value, (tuple, list, dict)):
+                raise _CollectiveError("a collective reduce takes one tensor, not a structure")
+            (tensor,) = self.experimental_local_results(value)
+            if axis is not None and not -np.ndim(tensor) <= axis < np.ndim(tensor):
+                raise _CollectiveError(f"Invalid reduction dimension {axis} for input with {np.ndim(tensor)} dimensions")
+            return tensor  # every worker holds the same value in the probe: the mean is itself
+
+    return OneOfTwoWorkers(), LocalValues
+
+
+def _fails(probe):
+    """Whether `probe()` shows the fault: it raises (the probe's collective
+    error, or anything else: Keras' code does not run under multi-worker
+    conditions) or returns False."""
     try:
-        return "".join(text.split()) in "".join(inspect.getsource(function).split())
-    except (OSError, TypeError):
-        return False
+        return not probe()
+    except Exception:
+        return True
+
+
+def keras_faults(trainer=None):
+    """Names of the Keras functions that fail under a multi-worker strategy:
+    "symbolic_build", "reduce_per_replica", both, or neither.
+
+    Args:
+        trainer: the module `keras.src.backend.tensorflow.trainer` (default:
+            imported); its functions as they are now are probed.
+    """
+    if trainer is None:
+        from keras.src.backend.tensorflow import trainer
+    strategy, local = _probe_strategy()
+    x, y = np.zeros((2, 3), "float32"), np.zeros((2,), "int64")
+
+    def symbolic_build():
+        built = []
+        model = types.SimpleNamespace(
+            _distribute_strategy=strategy, distribute_strategy=strategy,
+            _symbolic_build=lambda data_batch=None: built.append(data_batch),
+        )
+        batches = iter([(local(x), local(y))])
+        trainer.TensorFlowTrainer._maybe_symbolic_build(model, iterator=[(0, 1, batches)])
+        return len(built) == 1 and all(isinstance(v, np.ndarray) for v in built[0])  # built from one replica's batch
+
+    def reduce_per_replica():
+        logs = trainer.reduce_per_replica({"loss": np.float32(0.5)}, strategy, "auto")
+        return float(logs["loss"]) == 0.5
+
+    return [name for name, probe in (("symbolic_build", symbolic_build), ("reduce_per_replica", reduce_per_replica))
+            if _fails(probe)]
 
 
 def patch_keras_for_multi_worker():
@@ -49,12 +133,11 @@ def patch_keras_for_multi_worker():
     multi_worker = getattr(trainer, "_collective_all_reduce_multi_worker", None)
     if multi_worker is None:
         return []
-    active = []
+    build, reduce = trainer.TensorFlowTrainer._maybe_symbolic_build, trainer.reduce_per_replica
+    patched = {"symbolic_build": getattr(build, _MARK, False), "reduce_per_replica": getattr(reduce, _MARK, False)}
+    faults = set(keras_faults(trainer)) - {name for name, done in patched.items() if done}
 
-    build = trainer.TensorFlowTrainer._maybe_symbolic_build
-    if getattr(build, _MARK, False):
-        active.append("symbolic_build")
-    elif _source_contains(build, "distribute_strategy.reduce("):
+    if "symbolic_build" in faults:
 
         def _maybe_symbolic_build(self, iterator=None, data_batch=None):
             strategy = self._distribute_strategy
@@ -71,13 +154,11 @@ def patch_keras_for_multi_worker():
             return build(self, iterator=iterator, data_batch=data_batch)
 
         setattr(_maybe_symbolic_build, _MARK, True)
+        _maybe_symbolic_build.__wrapped__ = build
         trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-        active.append("symbolic_build")
+        patched["symbolic_build"] = True
 
-    reduce = trainer.reduce_per_replica
-    if getattr(reduce, _MARK, False):
-        active.append("reduce_per_replica")
-    elif _source_contains(reduce, 'strategy.reduce("MEAN", v, axis=0)'):
+    if "reduce_per_replica" in faults:
 
         def reduce_per_replica(values, strategy, reduction):
             if reduction in ("auto", "mean") and multi_worker(strategy):
@@ -85,6 +166,7 @@ def patch_keras_for_multi_worker():
             return reduce(values, strategy, reduction)
 
         setattr(reduce_per_replica, _MARK, True)
+        reduce_per_replica.__wrapped__ = reduce
         trainer.reduce_per_replica = reduce_per_replica  # looked up at trace time
-        active.append("reduce_per_replica")
-    return active
+        patched["reduce_per_replica"] = True
+    return [name for name, done in patched.items() if done]

@@ -314,7 +314,7 @@ def _fetch_failed(name, errors, removed=None):
     lines.append(
         "To go on without network access here: download one of these files on a machine that has it "
         f"(e.g. {url}) and pass its path: keras_senet.{preset['constructor']}(weights=\"PATH/{filename}\""
-        f"{variant}); or copy the converted file {converted_path(name)} from a machine where this "
+        f"{variant}), on the command line --weights PATH/{filename}; or copy the converted file {converted_path(name)} from a machine where this "
         "preset loaded to that place here (the Keras cache: $KERAS_HOME, default ~/.keras)."
     )
     return "\n".join(lines)

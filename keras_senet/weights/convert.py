@@ -71,6 +71,20 @@ def is_legacy(tensors):
     return any(k.startswith("layer0.") for k in tensors)
 
 
+def checkpoint_variant(path):
+    """The variant a timm checkpoint file needs: "caffe" for legacy key names,
+    else "torch" (read from the safetensors header alone where possible)."""
+    if os.fspath(path).endswith(".safetensors"):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(os.fspath(path), "np") as f:
+                return "caffe" if is_legacy(f.keys()) else "torch"
+        except Exception:  # unreadable: read_checkpoint names the problem
+            pass
+    return "caffe" if is_legacy(read_checkpoint(path)) else "torch"
+
+
 def check_variant(tensors, variant, *, source="checkpoint"):
     """Legacy checkpoints need variant="caffe", new ones "torch": the shapes
     agree either way, so a wrong variant would load and silently mispredict."""
@@ -259,19 +273,3 @@ def read_checkpoint(path):
     raise ValueError(
         f"{path}: unknown checkpoint format; expected .safetensors, .pth, .pt or .bin."
     )
-
-
-def save_atomically(model, path):
-    """Save to `path` through a temporary file, so a failure leaves nothing."""
-    path = os.fspath(path)
-    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
-    tmp = f"{path}.partial{os.getpid()}{suffix}"
-    try:
-        if suffix == ".weights.h5":
-            model.save_weights(tmp)
-        else:
-            model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

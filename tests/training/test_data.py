@@ -64,6 +64,21 @@ def test_image_folder_source(tmp_path):
     assert examples[0][0].shape == (20, 30, 3) and examples[0][0].dtype == np.uint8
     _, val_info = load_source(str(tmp_path), "validation")
     assert val_info.num_examples == 2
+    with pytest.raises(ValueError, match=r"has no test/ folder \(it has train/, validation/\)"):
+        load_source(str(tmp_path), "test")
+
+
+def test_image_folder_slices_are_disjoint_and_stratified(tmp_path):
+    _image_folder(tmp_path, per_class=10)  # class folders only: one split
+    with pytest.raises(ValueError, match=r"one split: there is no 'validation' split.*--val-split 'train\[85%:\]'"):
+        load_source(str(tmp_path), "validation")
+    train, info = load_source(str(tmp_path), "train[:80%]")
+    val, val_info = load_source(str(tmp_path), "train[80%:]")
+    assert info.num_examples == 16 and val_info.num_examples == 4
+    images = lambda source: {image.tobytes(): int(label) for image, label in source.as_numpy_iterator()}  # noqa: E731
+    train_images, val_images = images(train), images(val)
+    assert not set(train_images) & set(val_images) and len(train_images) + len(val_images) == 20
+    assert sorted(val_images.values()) == [0, 0, 1, 1]  # 20% of each class
 
 
 def test_fashion_mnist_source_by_name_uses_debian_files():
@@ -74,7 +89,7 @@ def test_fashion_mnist_source_by_name_uses_debian_files():
 
 
 def test_bad_folders_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing_dir"):
+    with pytest.raises(ValueError, match="Dataset folder not found: .*missing_dir"):
         load_source(str(tmp_path / "missing_dir"))
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds no images"):

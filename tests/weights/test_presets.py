@@ -111,7 +111,8 @@ def test_checkpoint_path_as_weights(tmp_path):
     reference = random_timm_model("legacy_seresnet50")
     path = tmp_path / "se_resnet50.safetensors"
     save_file({k: np.ascontiguousarray(v) for k, v in state_dict_arrays(reference).items()}, str(path))
-    model = keras_senet.SEResNet50(weights=str(path), variant="caffe", input_shape=(97, 97, 3), classifier_activation=None)
+    # no variant given: the file's legacy keys choose "caffe" (SE-ResNet-50's default is "torch")
+    model = keras_senet.SEResNet50(weights=str(path), input_shape=(97, 97, 3), classifier_activation=None)
     assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
     with pytest.raises(ValueError, match=r"legacy timm checkpoint, which needs variant='caffe'. Received: variant='torch'"):
         keras_senet.SEResNet50(weights=str(path), variant="torch")
