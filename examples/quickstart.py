@@ -34,7 +34,7 @@ def main():
     from keras_senet import training
 
     training.split_cpu(args.replicas)  # before TensorFlow starts: N replicas on one CPU
-    from keras_senet import export
+    from keras_senet import export, inputs
     from keras_senet.training import experiments
 
     start = time.perf_counter()
@@ -54,10 +54,12 @@ def main():
                             title=f"Fashion-MNIST, {args.train_images} images, {args.epochs} epochs")
     print(f"curves: {plot}")
 
-    # The SE model on a phone: TFLite fp32, checked against Keras on test images.
-    source, _ = training.load_source("fashion_mnist", "test")
-    sample, labels = training.pipeline.take_arrays(
-        training.make_dataset(source, training=False, image_size=28, batch_size=100), 100)
+    # The SE model on a phone: TFLite fp32, checked against Keras on test images;
+    # the file carries the class names (`keras-senet predict IMAGE --model FILE`).
+    source, info = training.load_source("fashion_mnist", "test")
+    inputs.attach(se.model, class_names=info.class_names)
+    sample, labels = training.pipeline.take_arrays(training.make_dataset(
+        source, training=False, image_size=28, batch_size=100, transform=se.model.input_transform), 100)
     report = export.to_tflite(se.model, os.path.join(args.output, "se_resnet.tflite"), sample=sample)
     print(report)
     if report.max_abs_diff > 1e-4 or report.top1_agreement < 1.0:
