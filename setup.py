@@ -11,6 +11,8 @@ setup(
     packages=find_packages(include=["keras_senet", "keras_senet.*"]),
     package_data={"keras_senet.models": ["imagenet_class_index.json"]},
     install_requires=[
+        # Keras tested: 3.15.1 (CI, the newest release); 3.6.0 passes the mixed-precision export, saving and
+        # multi-worker fix tests. No upper bound: the multi-worker fix follows Keras' behaviour, not its version.
         "keras>=3.6", "tensorflow>=2.16", "numpy", "safetensors>=0.4",
         # model.fit logs and tfds input pipelines (keras_senet.training);
         # tfds 4.9's download/prepare path imports importlib_resources, which

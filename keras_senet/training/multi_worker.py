@@ -73,10 +73,25 @@ def _probe_strategy():
                 raise _CollectiveError("a collective reduce takes one tensor, not a structure")
             (tensor,) = self.experimental_local_results(value)
             if axis is not None and not -np.ndim(tensor) <= axis < np.ndim(tensor):
-                raise _CollectiveError(f"Invalid reduction dimension {axis} for input with {np.ndim(tensor)} dimensions")
+                raise _CollectiveError(f"Invalid reduction dimension {axis} for a {np.ndim(tensor)}-d input")
             return tensor  # every worker holds the same value in the probe: the mean is itself
 
     return OneOfTwoWorkers(), LocalValues
+
+
+class _EpochIterator:
+    """Keras' TensorFlow epoch iterator over `batches`, both ways Keras reads
+    it: iterated, (begin, end, batches) (Keras 3.15), and `enumerate_epoch()`,
+    (step, batches) (Keras 3.6)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        yield 0, 0, iter(self.batches)
+
+    def enumerate_epoch(self):
+        yield 0, iter(self.batches)
 
 
 def _fails(probe):
@@ -108,8 +123,7 @@ def keras_faults(trainer=None):
             _distribute_strategy=strategy, distribute_strategy=strategy,
             _symbolic_build=lambda data_batch=None: built.append(data_batch),
         )
-        batches = iter([(local(x), local(y))])
-        trainer.TensorFlowTrainer._maybe_symbolic_build(model, iterator=[(0, 1, batches)])
+        trainer.TensorFlowTrainer._maybe_symbolic_build(model, iterator=_EpochIterator([(local(x), local(y))]))
         return len(built) == 1 and all(isinstance(v, np.ndarray) for v in built[0])  # built from one replica's batch
 
     def reduce_per_replica():
@@ -142,7 +156,9 @@ def patch_keras_for_multi_worker():
         def _maybe_symbolic_build(self, iterator=None, data_batch=None):
             strategy = self._distribute_strategy
             if iterator is not None and data_batch is None and strategy is not None and multi_worker(strategy):
-                for _, _, batches in iterator:  # the batch Keras would peek at
+                # The batch Keras peeks at: TensorFlow's epoch iterators yield
+                # (step, batches) (Keras 3.6) or (begin, end, batches) (3.15).
+                for *_, batches in iterator.enumerate_epoch():
                     data_batch = next(batches)
                     break
                 data_batch = tree.map_structure(

@@ -125,8 +125,9 @@ def saved(tmp_path_factory):
     path = str(tmp / "every_object.keras")
     inputs.save_model(model, path)
     np.savez(path + ".npz", x=x, y=y)
-    facts[path] = {"steps": int(model.optimizer.iterations), "classes": 3, "label_smoothing": 0.1, "schedule": "CosineDecay",
-                   "optimizer": "LossScaleOptimizer", "evaluate": model.evaluate(x, y, return_dict=True, verbose=0),
+    facts[path] = {"steps": int(model.optimizer.iterations), "classes": 3, "label_smoothing": 0.1,
+                   "schedule": "CosineDecay", "optimizer": "LossScaleOptimizer",
+                   "evaluate": model.evaluate(x, y, return_dict=True, verbose=0),
                    "predictions": np.asarray(model.predict(x, verbose=0), "float64")}
     return facts
 
@@ -141,7 +142,8 @@ def test_every_registered_object_is_known_after_bare_import(saved):
         data = np.load(path + ".npz")
         probabilities, labels = np.asarray(loaded["predictions"]), data["y"]
         # The compiled loss, recomputed here: cross-entropy on smoothed one-hot labels.
-        targets = np.eye(facts["classes"])[labels] * (1 - facts["label_smoothing"]) + facts["label_smoothing"] / facts["classes"]
+        smoothing, classes = facts["label_smoothing"], facts["classes"]
+        targets = np.eye(classes)[labels] * (1 - smoothing) + smoothing / classes
         cross_entropy = -np.mean(np.sum(targets * np.log(np.clip(probabilities, 1e-7, 1)), axis=1))
         assert loaded["evaluate"]["loss"] == pytest.approx(cross_entropy, rel=2e-3), path
         assert loaded["evaluate"]["sparse_categorical_accuracy"] == pytest.approx(

@@ -38,32 +38,27 @@ def test_is_chief(monkeypatch, config, chief):
 
 
 # Stand-ins for Keras' two private functions (keras-team/keras#20585), faulty
-# as in Keras 3.15.1 or fixed, with the same signatures.
-def _build_reducing_the_batch(self, iterator=None, data_batch=None):  # 3.15.1's fault
-    if iterator is not None:
-        for _, _, batches in iterator:
-            data_batch = self.distribute_strategy.reduce("MEAN", next(batches), axis=None)
-            break
-    with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
+# as in Keras 3.6 to 3.15.1 or fixed, with the same signatures.
+def _build_from(batch_for_build, keras_3_6=False):
+    """`_maybe_symbolic_build` building from `batch_for_build(strategy, batch)`,
+    reading the epoch iterator as Keras 3.15 does, or as Keras 3.6 did."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            for *_, batches in (iterator.enumerate_epoch() if keras_3_6 else iterator):
+                data_batch = batch_for_build(self.distribute_strategy, next(batches))
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    return _maybe_symbolic_build
 
 
-def _build_from_one_replica(self, iterator=None, data_batch=None):  # fixed
-    if iterator is not None:
-        for _, _, batches in iterator:
-            data_batch = tuple(self.distribute_strategy.experimental_local_results(v)[0] for v in next(batches))
-            break
-    with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
-
-
-def _build_reducing_each_part(self, iterator=None, data_batch=None):  # fixed, with 3.15.1's call in its text
-    if iterator is not None:
-        for _, _, batches in iterator:
-            data_batch = tuple(self.distribute_strategy.reduce("MEAN", v, axis=None) for v in next(batches))
-            break
-    with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
+_build_reducing_the_batch = _build_from(lambda s, batch: s.reduce("MEAN", batch, axis=None))  # 3.15.1's fault
+_build_reducing_the_batch_3_6 = _build_from(lambda s, batch: s.reduce("MEAN", batch, axis=None), keras_3_6=True)
+_build_from_one_replica = _build_from(lambda s, batch: tuple(s.experimental_local_results(v)[0] for v in batch))
+# fixed, though it still calls strategy.reduce with the batch's parts (a source-text check would flag it)
+_build_reducing_each_part = _build_from(lambda s, batch: tuple(s.reduce("MEAN", v, axis=None) for v in batch))
 
 
 def _reduce_over_axis_0(values, strategy, reduction):  # 3.15.1's fault, in other words
@@ -76,9 +71,10 @@ def _reduce_over_replicas(values, strategy, reduction):  # fixed
 
 @pytest.mark.parametrize("build, reduce, faults", [
     (_build_reducing_the_batch, _reduce_over_axis_0, ["symbolic_build", "reduce_per_replica"]),
+    (_build_reducing_the_batch_3_6, _reduce_over_replicas, ["symbolic_build"]),
     (_build_from_one_replica, _reduce_over_axis_0, ["reduce_per_replica"]),
     (_build_reducing_each_part, _reduce_over_replicas, []),
-])
+], ids=["both faulty", "build faulty as in 3.6", "build fixed", "both fixed"])
 def test_multi_worker_fixes_follow_what_keras_does(monkeypatch, build, reduce, faults):
     """The fixes go where the Keras functions fail under a multi-worker
     strategy, whatever their source says, and only there; installed, they
@@ -119,7 +115,7 @@ def test_multi_worker_fixes_on_the_installed_keras(monkeypatch):
         assert "reduce_per_replica" in faults
 
 
-def test_multi_worker_probe_runs_no_tensorflow_op(tmp_path):
+def test_multi_worker_probe_runs_no_tensorflow_op():
     """MultiWorkerMirroredStrategy must configure its collectives before
     TensorFlow's first op, and the fixes are installed just before it is made:
     a one-worker cluster still starts after them (and would not after an op)."""
@@ -127,24 +123,26 @@ def test_multi_worker_probe_runs_no_tensorflow_op(tmp_path):
     import subprocess
     import sys
 
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    config = json.dumps({"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}})
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = (
         "import sys, tensorflow as tf\n"
-        "from keras_senet.training.multi_worker import keras_faults, patch_keras_for_multi_worker\n"
+        "from keras_senet.training.multi_worker import patch_keras_for_multi_worker\n"
         "print(patch_keras_for_multi_worker())\n"
         "if sys.argv[1] == 'op':\n"
         "    tf.constant(1.0) + 1\n"
         "tf.distribute.MultiWorkerMirroredStrategy()\n"
         "print('created')\n"
     )
-    env = {**os.environ, "TF_CONFIG": config,
-           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    results = {case: subprocess.run([sys.executable, "-c", code, case], cwd=root, env=env, capture_output=True,
-                                    text=True, timeout=300) for case in ("no op", "op")}
-    assert results["no op"].returncode == 0 and results["no op"].stdout.split()[-1] == "created", \
-        results["no op"].stderr[-3000:]
-    assert "Collective ops must be configured at program startup" in results["op"].stderr  # the check can fail
+    runs = {}
+    for case in ("no op", "op"):  # at once, each its own one-worker cluster
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            port = s.getsockname()[1]
+        config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(config),
+               "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+        runs[case] = subprocess.Popen([sys.executable, "-c", code, case], cwd=root, env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (out, err), (_, op_err) = (runs[case].communicate(timeout=300) for case in ("no op", "op"))
+    assert runs["no op"].returncode == 0 and out.split()[-1] == "created", err[-3000:]
+    assert "Collective ops must be configured at program startup" in op_err  # the check can fail
