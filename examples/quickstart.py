@@ -29,7 +29,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation")
     parser.add_argument("--output", default="quickstart_out", help="output folder (default quickstart_out)")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no C++ INFO/WARNING/ERROR log lines
 
     from keras_senet import training
 
