@@ -357,6 +357,15 @@ def _backup_freq(value):
 
 
 def cmd_train(args):
+    undo = []  # what _train changed globally (the dtype policy), put back for in-process callers
+    try:
+        return _train(args, undo)
+    finally:
+        for restore in undo:
+            restore()
+
+
+def _train(args, undo):
     from keras_senet.training import strategy as strategies
 
     if args.cpu_replicas > 1:
@@ -386,7 +395,9 @@ def cmd_train(args):
         **({"base_lr": args.lr, "base_batch": args.batch_size} if args.lr else {}),
     )
     if args.mixed_precision:
+        previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(training.recipes.mixed_precision_policy())
+        undo.append(lambda: keras.mixed_precision.set_global_policy(previous))
     used = min(info.num_examples, args.limit or info.num_examples)
     steps = training.steps_per_epoch(used, args.batch_size)
     if steps < 1:

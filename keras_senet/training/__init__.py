@@ -18,4 +18,3 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
     "keras_senet.training.recipes": ("RECIPES", "Recipe", "compile_model", "get_recipe"),
     "keras_senet.training.strategy": ("get_strategy", "is_chief", "split_cpu"),
 })
-_lazy.import_with_keras("keras_senet.training.recipes")  # its schedules register with Keras' serialization

@@ -216,10 +216,11 @@ def test_train_mixed_precision_then_export_tflite(tmp_path, monkeypatch, capsys)
     asked = []
     monkeypatch.setattr(recipes, "mixed_precision_policy", lambda: asked.append(1) or "mixed_float16")
     run = tmp_path / "run"
-    with global_policy("float32"):  # train sets the global policy and leaves it set
+    with global_policy("float32"):
         code = cli.main(["train", "--model", "SEResNetCIFAR", "--depth", "8", "--dataset", str(tmp_path / "data"),
                          "--image-size", "16", "--batch-size", "8", "--epochs", "1", "--seed", "0",
                          "--progress", "none", "--mixed-precision", "--export-tflite", "--output", str(run)])
+        assert keras.config.dtype_policy().name == "float32"  # train put back the policy it set
     out = capsys.readouterr().out
     assert code == 0 and asked, out
     assert "a float32 copy, compared with the mixed_float16 model" in out
