@@ -313,13 +313,27 @@ def class_names(model):
     return getattr(model, "class_names", None)
 
 
-def write_metadata(path, model):
-    """Add the model's transform and class names to a saved `.keras` file."""
+def metadata_json(model, **changes):
+    """The model's input transform (with `changes`, e.g. `mode="raw"`) and
+    class names as JSON: what every file this package writes carries."""
     data = {"format": 1}
     if input_transform(model) is not None:
-        data["input_transform"] = input_transform(model).to_config()
+        data["input_transform"] = input_transform(model).replace(**changes).to_config()
     if class_names(model) is not None:
         data["class_names"] = list(class_names(model))
+    return json.dumps(data, indent=1)
+
+
+def parse_metadata(text):
+    """(InputTransform or None, class names or None) from `metadata_json`'s
+    text (None or "" for a file that carries none)."""
+    data = json.loads(text) if text else {}
+    transform = data.get("input_transform")
+    return (InputTransform.from_config(transform) if transform else None), data.get("class_names")
+
+
+def write_metadata(path, model):
+    """Add the model's transform and class names to a saved `.keras` file."""
     with zipfile.ZipFile(path) as archive:
         present = METADATA_MEMBER in archive.namelist()
     if present:  # written before (a resumed run): rewrite the archive without it
@@ -330,7 +344,7 @@ def write_metadata(path, model):
                     new.writestr(item, old.read(item.filename))
         os.replace(tmp, path)
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr(METADATA_MEMBER, json.dumps(data, indent=1))
+        archive.writestr(METADATA_MEMBER, metadata_json(model))
 
 
 def save_model(model, path):
@@ -381,8 +395,6 @@ def read_metadata(path):
         with zipfile.ZipFile(path) as archive:
             if METADATA_MEMBER not in archive.namelist():
                 return None, None
-            data = json.loads(archive.read(METADATA_MEMBER))
+            return parse_metadata(archive.read(METADATA_MEMBER))
     except zipfile.BadZipFile:
         raise ValueError(f"{path} is not a .keras file (not a zip archive)") from None
-    transform = data.get("input_transform")
-    return (InputTransform.from_config(transform) if transform else None), data.get("class_names")

@@ -24,7 +24,6 @@ float32); the report compares the file with the mixed-precision model itself.
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -101,23 +100,6 @@ def _report(fmt, path, reference, output, checked_on, **extra):
                         checked_on, **extra)
 
 
-def _metadata(model, **changes):
-    """The model's input transform (with `changes`) and class names, as JSON."""
-    data = {}
-    transform = inputs.input_transform(model)
-    if transform is not None:
-        data["input_transform"] = transform.replace(**changes).to_config()
-    if inputs.class_names(model) is not None:
-        data["class_names"] = list(inputs.class_names(model))
-    return json.dumps(data)
-
-
-def _parse_metadata(text):
-    data = json.loads(text) if text else {}
-    transform = data.get("input_transform")
-    return (inputs.InputTransform.from_config(transform) if transform else None), data.get("class_names")
-
-
 def read_metadata(path):
     """(InputTransform or None, class names or None) stored in a `.keras`,
     `.tflite` or `.onnx` file or a SavedModel folder written by this package.
@@ -132,19 +114,19 @@ def read_metadata(path):
         return inputs.read_metadata(path)
     if kind == "saved_model":
         extra = os.path.join(path, "assets.extra", METADATA_NAME + ".json")
-        return _parse_metadata(open(extra).read() if os.path.exists(extra) else None)
+        return inputs.parse_metadata(open(extra).read() if os.path.exists(extra) else None)
     if kind == "onnx":
         import onnx
 
         props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
-        return _parse_metadata(props.get(METADATA_NAME))
+        return inputs.parse_metadata(props.get(METADATA_NAME))
     from tensorflow.lite.tools import flatbuffer_utils
 
     with open(path, "rb") as f:
         model = flatbuffer_utils.convert_bytearray_to_object(bytearray(f.read()))
     for entry in model.metadata or ():
         if entry.name.decode() == METADATA_NAME:
-            return _parse_metadata(bytes(model.buffers[entry.buffer].data).decode())
+            return inputs.parse_metadata(bytes(model.buffers[entry.buffer].data).decode())
     return None, None
 
 
@@ -242,7 +224,7 @@ def to_saved_model(model, path, *, preprocess=None, sample=None):
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, "assets.extra", METADATA_NAME + ".json"), "w") as f:
-            f.write(_metadata(model, **({"mode": "raw"} if preprocess else {})))
+            f.write(inputs.metadata_json(model, **({"mode": "raw"} if preprocess else {})))
         loaded = tf.saved_model.load(tmp)  # keep a reference: it owns the variables
         output = loaded.serve(tf.constant(feed)).numpy()
         _replace(tmp, path)
@@ -430,7 +412,7 @@ def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=F
             if int8_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
-        flatbuffer = _with_tflite_metadata(converter.convert(), _metadata(model))
+        flatbuffer = _with_tflite_metadata(converter.convert(), inputs.metadata_json(model))
         tmp = os.path.join(workdir, "model.tflite")
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
@@ -569,7 +551,7 @@ def to_onnx(model, path, *, opset=17, sample=None):
     try:
         onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
         entry = onnx_model.metadata_props.add()
-        entry.key, entry.value = METADATA_NAME, _metadata(model)
+        entry.key, entry.value = METADATA_NAME, inputs.metadata_json(model)
         with open(tmp, "wb") as f:
             f.write(onnx_model.SerializeToString())
         x, checked_on = _sample(model, sample)

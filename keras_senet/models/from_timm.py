@@ -5,10 +5,8 @@ through `weights.convert` (timm: github.com/huggingface/pytorch-image-models).
 
 import os
 
-import keras
-
 from keras_senet import inputs
-from keras_senet.models import se_mobilenet, se_resnet
+from keras_senet.models import imagenet_utils, se_mobilenet, se_resnet
 from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
 from keras_senet.weights.presets import PRESETS, TIMM_ARCHS
 
@@ -55,11 +53,8 @@ def convert_timm_checkpoint(timm_model, checkpoint, output=None, **model_kwargs)
     model = constructor(weights=None, classes=classes, **{**options, **model_kwargs})
     load_timm_state_dict(model, tensors, source=os.fspath(checkpoint))
     # the evaluation transform timm publishes for this model's (first) preset
-    preset = next((p for p in PRESETS.values() if p["timm_model"] == timm_model), None)
-    if preset is not None:
-        transform = preset["transform"].replace(mode=model.input_transform.mode)
-        data_format = keras.config.image_data_format()
-        inputs.attach(model, inputs.fit_to_input(transform, tuple(model.input_shape[1:]), data_format))
+    preset = next((name for name, p in PRESETS.items() if p["timm_model"] == timm_model), None)
+    inputs.attach(model, imagenet_utils.model_transform(model, model.input_transform, preset))
     if output is not None:
         inputs.save_model(model, output)
     return model

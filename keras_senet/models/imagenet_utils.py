@@ -143,16 +143,21 @@ def finish_model(input_tensor, img_input, outputs, name, weights, arch, transfor
     stays "raw"), else `transform` (the family's default), fitted to the
     model's input shape."""
     from keras_senet.weights import load_weights
-    from keras_senet.weights.presets import PRESETS
 
     model = keras.Model(model_inputs(input_tensor, img_input), outputs, name=name)
     if weights.kind != "none":
         load_weights(model, weights, arch=arch, **load_options)
-    transform = transform or InputTransform()
-    if weights.preset:
-        transform = PRESETS[weights.preset]["transform"].replace(mode=transform.mode)
-    data_format = keras.config.image_data_format()
-    return attach(model, fit_to_input(transform, tuple(model.input_shape[1:]), data_format))
+    return attach(model, model_transform(model, transform or InputTransform(), weights.preset))
+
+
+def model_transform(model, transform, preset=None):
+    """`transform` (a family default), or preset `preset`'s evaluation
+    transform in `transform`'s mode, fitted to `model`'s input shape."""
+    from keras_senet.weights.presets import PRESETS
+
+    if preset:
+        transform = PRESETS[preset]["transform"].replace(mode=transform.mode)
+    return fit_to_input(transform, tuple(model.input_shape[1:]), keras.config.image_data_format())
 
 
 def preprocess_input(x, data_format=None, mean=IMAGENET_MEAN, std=IMAGENET_STD):

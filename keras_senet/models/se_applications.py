@@ -12,7 +12,7 @@ ImageNet weights instead, call `add_squeeze_excite` on
 
 import keras
 
-from keras_senet.inputs import InputTransform, attach, fit_to_input
+from keras_senet.inputs import InputTransform, attach
 from keras_senet.models import imagenet_utils
 from keras_senet.models.add_se import add_squeeze_excite
 from keras_senet.weights import load_weights, resolve_weights
@@ -71,7 +71,7 @@ def SEApplication(
     )
     load_weights(model, weights)
     transform = InputTransform(mode, size=default_size)
-    return attach(model, fit_to_input(transform, tuple(model.input_shape[1:]), keras.config.image_data_format()))
+    return attach(model, imagenet_utils.model_transform(model, transform))
 
 
 def _base(base_fn, img_input):

@@ -24,6 +24,8 @@ import re
 
 import numpy as np
 
+from keras_senet.inputs import IMAGE_EXTENSIONS
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -76,7 +78,6 @@ def load_fashion_mnist(root=FASHION_MNIST_DIR):
     )
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 SPLIT_DIRS = {"train": ("train",), "validation": ("validation", "val"), "test": ("test",)}
 
 
