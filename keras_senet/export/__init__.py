@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from keras_senet import inputs
+from keras_senet.layers.grouped_conv import inference_graphs
 
 QUANTIZE = (None, "float16", "dynamic", "int8")
 METADATA_NAME = "keras_senet"
@@ -181,6 +182,7 @@ def _replace(tmp, path):
     os.replace(tmp, path)
 
 
+@inference_graphs()  # grouped convs as one native op wherever its forward runs
 def to_saved_model(model, path, *, preprocess=None, sample=None):
     """Export a SavedModel with a `serve` signature.
 
@@ -362,6 +364,7 @@ def _without_hard_swish(model):
         return model
 
 
+@inference_graphs()  # grouped convs as one native op wherever its forward runs
 def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=False, sample=None,
               num_threads=2):
     """Export a TFLite flatbuffer and check it with the LiteRT interpreter.
@@ -522,6 +525,7 @@ def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, labe
     return result + (delegate, _outside(interpreter) if delegate == "xnnpack" else ())
 
 
+@inference_graphs()  # grouped convs as one native op wherever its forward runs
 def to_onnx(model, path, *, opset=17, sample=None):
     """Export ONNX with tf2onnx and check it with onnxruntime.
 
