@@ -1,0 +1,134 @@
+"""GroupedConv2D's two TensorFlow kernels side by side: the per-group split
+and TensorFlow's native grouped convolution (see
+keras_senet/layers/grouped_conv.py for which one runs where).
+
+Measured, alternating A and B with medians (run.py's `alternate`), in the
+TF graph (`tf.function`):
+
+- the layer alone (3x3, 32 groups), split / native, forward and forward
+  plus the gradients with respect to the input and the kernel;
+- SE-ResNeXt-50 batch 1 with the split and with the native op, each against
+  SE-ResNet-50 (the same torch variant, stride on the 3x3: 4.23 vs 4.09
+  GMACs); before/after = the split and native ratios.
+
+    python benchmarks/grouped_conv.py                # ~5 min on 2 cores
+    python benchmarks/grouped_conv.py --quick        # a smoke run
+    TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/grouped_conv.py --skip models  # no oneDNN:
+        # native forward only (its gradient has no CPU kernel there)
+
+Prints one line per comparison; --output writes the rows as JSON.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import run  # noqa: E402  (alternate, compare, build, cpu_name)
+
+LAYER_SHAPES = ((1, 56, 56, 128), (8, 28, 28, 256), (16, 56, 56, 128))
+
+
+def traced(fn, x, implementation):
+    """A tf.function of `fn`, traced on `x` with `implementation` in force
+    (later calls reuse that graph whatever the setting)."""
+    import tensorflow as tf
+
+    from keras_senet.layers import grouped_conv
+
+    function = tf.function(fn)
+    with grouped_conv.use_implementation(implementation):
+        function.get_concrete_function(x)
+    return lambda: tf.nest.map_structure(lambda t: t.numpy(), function(x))
+
+
+def layer_rows(args, results, kinds):
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_senet.layers import GroupedConv2D
+
+    for shape in LAYER_SHAPES[:1] if args.quick else LAYER_SHAPES:
+        layer = GroupedConv2D(shape[-1], 3, padding="same", groups=32, use_bias=False)
+        layer.build(shape)
+        x = tf.constant(np.random.default_rng(0).normal(size=shape).astype("float32"))
+
+        def with_gradients(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+            return tape.gradient(y, [x, layer.kernel])
+
+        label = "x".join(map(str, shape))
+        for what, fn in (("forward", layer), ("forward + gradient", with_gradients)):
+            if what not in kinds:
+                continue
+            times = run.alternate([traced(fn, x, "split"), traced(fn, x, "native")], args.warmup, args.repeats)
+            run.compare(f"grouped 3x3/32 {label} {what}: split / native", *times, results)
+
+
+def model_rows(args, results):
+    import numpy as np
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(1, args.size, args.size, 3)).astype("float32"))
+    resnext, resnet = run.build("SEResNeXt50", args.size), run.build("SEResNet50", args.size)
+
+    def forward(model):
+        return lambda x: model(x, training=False)
+
+    fns = [traced(forward(resnext), x, "split"), traced(forward(resnext), x, "native"),
+           traced(forward(resnet), x, "auto")]
+    split, native, base = run.alternate(fns, args.warmup, args.repeats * run.BATCH1_ROUNDS)
+    run.compare("SEResNeXt50 batch 1, graph: split / native", split, native, results)
+    run.compare("SEResNeXt50 (split) / SEResNet50: batch 1, graph (before)", split, base, results)
+    run.compare("SEResNeXt50 (native) / SEResNet50: batch 1, graph (after)", native, base, results, target=1.10)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip", nargs="+", choices=("layer", "models"), default=[], help="sections to skip")
+    parser.add_argument("--size", type=int, default=224, help="model input side (default 224)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed rounds (x5 for the models; default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="TensorFlow threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one layer shape, 64 px, 2 repeats")
+    parser.add_argument("--output", help="write the rows to this JSON file")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.repeats, args.warmup = 64, 2, 1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from keras_senet.layers import grouped_conv
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    found = grouped_conv.capability("CPU", "float32", "channels_last", (1, 1), "same", (1, 1))
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: on for x86 wheels)")
+    machine = (f"{run.cpu_name()}, {os.cpu_count()} cores, {args.threads} threads, TF {tf.__version__}, "
+               f"Keras {keras.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}")
+    print(f"{machine}\nprobe (CPU, float32): forward {found.forward}, gradient {found.gradient}"
+          + (f" ({found.reason})" if found.reason else ""))
+    print(f"{'comparison (A / B)':<58} {'A':>9} {'B':>9}")
+    results = []
+    if "layer" not in args.skip:
+        # Without a native gradient kernel "native" cannot train: time its forward only.
+        kinds = ("forward", "forward + gradient") if found.gradient else ("forward",)
+        with grouped_conv.inference_graphs() if not found.gradient else contextlib.nullcontext():
+            layer_rows(args, results, kinds)
+    if "models" not in args.skip:
+        with grouped_conv.inference_graphs():
+            model_rows(args, results)
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"machine": machine, "args": vars(args), "results": results}, f, indent=2)
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
