@@ -9,9 +9,10 @@ TF graph (`tf.function`):
   plus the gradients with respect to the input and the kernel;
 - SE-ResNeXt-50 batch 1 with the split and with the native op, each against
   SE-ResNet-50 (the same torch variant, stride on the 3x3: 4.23 vs 4.09
-  GMACs); before/after = the split and native ratios.
+  GMACs); before/after = the split and native ratios;
+- SE-ResNeXt-50 exported to TFLite fp32 each way, batch 1 in LiteRT.
 
-    python benchmarks/grouped_conv.py                # ~5 min on 2 cores
+    python benchmarks/grouped_conv.py                # ~8 min on 2 cores
     python benchmarks/grouped_conv.py --quick        # a smoke run
     TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/grouped_conv.py --skip models  # no oneDNN:
         # native forward only (its gradient has no CPU kernel there)
@@ -88,9 +89,40 @@ def model_rows(args, results):
     run.compare("SEResNeXt50 (native) / SEResNet50: batch 1, graph (after)", native, base, results, target=1.10)
 
 
+def litert_rows(args, results):
+    """SE-ResNeXt-50 exported to TFLite fp32 with each kernel, batch 1 in
+    LiteRT with XNNPACK (the split leaves SPLIT / CONCATENATION outside)."""
+    import tempfile
+
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_senet import export
+    from keras_senet.layers import grouped_conv
+
+    model = run.build("SEResNeXt50", args.size)
+    x = np.random.default_rng(0).normal(size=(1, args.size, args.size, 3)).astype("float32")
+    invokes, outside = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kernel in ("split", "native"):
+            path = os.path.join(tmp, kernel + ".tflite")
+            with grouped_conv.use_implementation(kernel):
+                export.to_tflite(model, path, sample=x, num_threads=args.threads)
+            outside[kernel] = export.ops_outside_xnnpack(path, x.shape[1:])
+            interpreter = Interpreter(model_path=path, num_threads=args.threads)
+            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+            invokes.append(interpreter.invoke)
+        times = run.alternate(invokes, args.warmup, args.repeats * run.BATCH1_ROUNDS)
+    run.compare("SEResNeXt50 LiteRT fp32 batch 1: split / native", *times, results,
+                outside_xnnpack={k: len(v) for k, v in outside.items()})
+    print(f"  ops outside XNNPACK: split {len(outside['split'])}, native {len(outside['native'])}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", nargs="+", choices=("layer", "models"), default=[], help="sections to skip")
+    parser.add_argument("--skip", nargs="+", choices=("layer", "models", "litert"), default=[], help="sections to skip")
     parser.add_argument("--size", type=int, default=224, help="model input side (default 224)")
     parser.add_argument("--repeats", type=int, default=20, help="timed rounds (x5 for the models; default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
@@ -124,6 +156,8 @@ def main():
     if "models" not in args.skip:
         with grouped_conv.inference_graphs():
             model_rows(args, results)
+    if "litert" not in args.skip:
+        litert_rows(args, results)
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"machine": machine, "args": vars(args), "results": results}, f, indent=2)

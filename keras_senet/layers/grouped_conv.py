@@ -19,12 +19,22 @@ StatefulPartitionedCall node), so the layer computes it with one of:
   convolutions are not supported on CPU"); on oneDNN CPUs neither float16's
   gradient does.
 
-Measured here (TF 2.21, 2 cores, AMD EPYC with AVX2, oneDNN; 3x3 conv,
-32 groups; `python benchmarks/grouped_conv.py`), split / native time:
-1x56x56x128 forward 2.39 / 0.76 ms, with its gradient 7.2 / 2.8 ms;
-8x28x28x256 forward 6.9 / 2.8 ms, with its gradient 17.6 / 10.0 ms.
-SE-ResNeXt-50 / SE-ResNet-50 batch 1 in the TF graph: 1.42 with the split,
-1.14 native.
+Measured (TF 2.21, AMD EPYC with AVX2/AVX-512, 2 threads; 3x3 conv, 32
+groups; `python benchmarks/grouped_conv.py`, medians of alternating runs;
+2 shared cores, so absolute times drift, compare ratios), split / native:
+
+    oneDNN (default)              forward           forward + gradient
+    1x56x56x128                   10.8 / 2.9 ms 3.7x  11.3 / 5.1 ms 2.2x
+    8x28x28x256                   20.5 / 7.3 ms 2.8x  33.6 / 17.2 ms 2.0x
+    16x56x56x128                  86.8 / 63.0 ms 1.4x  98.9 / 71.7 ms 1.4x
+    TF_ENABLE_ONEDNN_OPTS=0       0.97x (all three)   no native gradient
+    SE-ResNeXt-50 batch 1, graph: 213.8 / 163.4 ms 1.31x; over SE-ResNet-50
+    (same variant, 4.23 vs 4.09 GMACs) 1.58 split, 1.21 native.
+
+(An earlier quiet run, issue 17: 1x56x56x128 2.39 / 0.76 ms forward,
+7.2 / 2.8 ms with gradient; SE-ResNeXt-50 / SE-ResNet-50 1.42 / 1.14.)
+In LiteRT the native op is one CONV_2D that XNNPACK runs whole; the split
+is one CONV_2D per group, with SPLIT / CONCATENATION left outside XNNPACK.
 
 Which one runs ("auto", the default): "native" where a probe shows that
 the native op computes a tiny grouped convolution, and its gradients with
@@ -48,28 +58,32 @@ made after it is set (a `tf.function` traced before keeps its graph).
 """
 
 import contextlib
+import dataclasses
 import os
 import threading
 
 import keras
 import numpy as np
-from keras import ops
 
 IMPLEMENTATIONS = ("auto", "native", "split")
 ENV_VAR = "KERAS_SENET_GROUPED_CONV"
 
 _setting = None  # set_implementation's value; None: the environment variable, else "auto"
 _inference_depth = 0  # > 0 inside inference_graphs()
-_probes = {}  # probe key -> _Capability
+_probes = {}  # probe key -> Capability
 _lock = threading.RLock()  # tf.distribute's MirroredStrategy traces replicas in threads
 
 
-class _Capability:
-    """What the probe found for one key: whether the native forward and its
-    gradients are available and equal to the split, and why not."""
+@dataclasses.dataclass(frozen=True)
+class Capability:
+    """What the probe found for one combination: whether TensorFlow's native
+    grouped forward (`forward`) and, with it, its gradients with respect to
+    the input and the kernel (`gradient`) run and equal the split's; `reason`
+    says what failed ("" when nothing did)."""
 
-    def __init__(self, forward, gradient, reason=""):
-        self.forward, self.gradient, self.reason = forward, gradient, reason
+    forward: bool
+    gradient: bool
+    reason: str = ""
 
 
 def set_implementation(name):
@@ -171,7 +185,7 @@ def _split(x, kernel, groups, strides, padding, dilation, data_format):
 def _probe(device_type, dtype, data_format, strides, padding, dilation):
     """Run a tiny grouped convolution natively and split, eagerly and in a
     tf.function, forward and gradients, on `device_type`; return a
-    `_Capability`. Never raises: a failure is an answer."""
+    `Capability`. Never raises: a failure is an answer."""
     import tensorflow as tf
 
     groups, per_group_in, per_group_out = 2, 2, 3
@@ -222,7 +236,7 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
     reasons = []
     with tf.init_scope():
         if not tf.executing_eagerly():  # a TF1-style graph: nothing can run here
-            return _Capability(False, False, "TensorFlow is not executing eagerly outside the trace")
+            return Capability(False, False, "TensorFlow is not executing eagerly outside the trace")
         with tf.device(f"/device:{device_type}:0"):
             try:
                 xt, kt = tf.constant(x, dtype), tf.constant(kernel, dtype)
@@ -231,7 +245,7 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
                 want = [np.asarray(y.numpy(), "float64")]
                 want_gradients = [np.asarray(t.numpy(), "float64") for t in graph_gradients(conv_split)(xt, kt, upstream)]
             except Exception as error:  # noqa: BLE001 - e.g. NCHW on a CPU without oneDNN
-                return _Capability(False, False, f"the per-group convolutions fail too: {_first_line(error)}")
+                return Capability(False, False, f"the per-group convolutions fail too: {_first_line(error)}")
             for mode, (forward_fn, gradients_fn) in native.items():
                 if not gradient:  # failed eagerly: TensorFlow would log the same failure again
                     break
@@ -249,7 +263,7 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
                 except Exception as error:  # noqa: BLE001
                     reasons.append(f"{mode} gradient: {_first_line(error)}")
                     gradient = False
-    return _Capability(forward, forward and gradient, "; ".join(reasons))
+    return Capability(forward, forward and gradient, "; ".join(reasons))
 
 
 def _first_line(error):
@@ -257,7 +271,15 @@ def _first_line(error):
 
 
 def capability(device_type, dtype, data_format, strides, padding, dilation):
-    """The probe's `_Capability` for this combination, probing on first use."""
+    """The probe's `Capability` for this combination, probing on first use
+    (then cached for the process).
+
+    Args:
+        device_type: "CPU", "GPU"... (TensorFlow's device type).
+        dtype: the compute dtype's name, e.g. "float32".
+        data_format: "channels_last" or "channels_first".
+        strides, dilation: pairs of ints. padding: "valid" or "same".
+    """
     key = (device_type, str(dtype), data_format, tuple(strides), padding, tuple(dilation))
     with _lock:
         if key not in _probes:

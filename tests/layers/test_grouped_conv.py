@@ -64,7 +64,7 @@ def fresh_probes(monkeypatch):
 
 
 def fake_probe(forward, gradient):
-    return lambda *key: grouped_conv._Capability(forward, gradient, "simulated by the test")
+    return lambda *key: grouped_conv.Capability(forward, gradient, "simulated by the test")
 
 
 def graph_ops(layer, x):
