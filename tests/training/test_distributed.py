@@ -1,11 +1,9 @@
-"""tf.distribute training, each run in fresh processes: MirroredStrategy over
-two logical CPUs, two MultiWorkerMirroredStrategy workers on loopback, and a
-training run killed with SIGKILL and resumed."""
+"""tf.distribute training against one device, each run in fresh processes:
+MirroredStrategy over two logical CPUs and two MultiWorkerMirroredStrategy
+workers on loopback, through `keras_senet.training.train`."""
 
-import csv
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -51,18 +49,34 @@ def _run_workers(runs, tmp_path, timeout=300):
     return [w.returncode for w in workers], [(tmp_path / f"worker{i}.log").read_text() for i in range(len(runs))]
 
 
-def test_mirrored_two_replicas_match_one_device():
-    out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "replicas.py")], env=ENV,
+# Two replicas against one device: the same gradients up to float summation
+# order (all-reduce adds the replicas' partial sums), and synchronized
+# BatchNorm computes Var = E[x^2] - E[x]^2 from all-reduced sums where one
+# device's tf.nn.moments subtracts the mean first. Measured: 1.2e-7 on the
+# weights, 1.8e-7 on the moving statistics after 8 steps.
+TOLERANCE = 1e-5
+
+
+def test_mirrored_two_replicas_match_one_device(tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "replicas.py"), str(tmp_path)], env=ENV,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["replicas"] == [1, 2]
-    # Same global batches, gradients all-reduced: the same training, up to
-    # float summation order.
-    assert result["max_weight_diff"] < 1e-5, result
-    np.testing.assert_allclose(result["loss_mirrored"], result["loss_single"], rtol=1e-5)
-    assert result["loss_single"][1] < result["loss_single"][0]
-    # Keras' BatchNormalization lets the replicas' moving statistics drift
+    loss = result["history_single"]["loss"]
+    assert loss[1] < loss[0], loss  # it trained
+    # train(..., sync_batchnorm=True) on two replicas is one-device training.
+    synced = result["synced"]
+    assert synced["weights"] < TOLERANCE, result
+    assert synced["moving_statistics"] < TOLERANCE, result
+    assert max(synced["metrics"].values()) < TOLERANCE, result
+    assert result["spread_sync_batchnorm"] < TOLERANCE, result
+    # Without it each replica normalizes with its half of the batch: the same
+    # comparison is far outside the tolerance (measured 1.2e-2).
+    unsynced = result["unsynced"]
+    assert unsynced["weights"] > 10 * TOLERANCE, result
+    assert unsynced["moving_statistics"] > 10 * TOLERANCE, result
+    # Plain model.fit lets the replicas' BatchNorm moving statistics drift
     # apart; SyncReplicaStatistics makes them one again.
     assert result["bn_spread_unsynced"] > 1e-3, result
     assert result["bn_spread_synced"] == 0.0, result
@@ -83,53 +97,6 @@ def test_two_workers_on_loopback_end_with_identical_weights(tmp_path):
     assert h0["history"]["loss"] == h1["history"]["loss"]
     assert (tmp_path / "run" / "history.csv").exists()  # the chief's files
     assert (tmp_path / "run" / "workers" / "worker_1").is_dir()  # the other's backups
-
-
-def _train_command(output):
-    return [
-        sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
-        "--dataset", "fashion_mnist", "--image-size", "16", "--limit", "3072", "--val-limit", "256",
-        "--batch-size", "64", "--epochs", "3", "--backup-freq", "8", "--seed", "0", "--verbose", "2",
-        "--output", str(output),
-    ]
-
-
-def _backup_state(output):
-    try:
-        with open(output / "backup" / "training_metadata.json") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def test_sigkill_mid_epoch_then_resume(tmp_path):
-    output = tmp_path / "run"
-    log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen(_train_command(output), env=ENV, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and first.poll() is None:
-            state = _backup_state(output)
-            if state and state["epoch"] == 1 and state["batch"] > 0:  # backed up inside epoch 2
-                break
-            time.sleep(0.05)
-        assert first.poll() is None, "training ended before it could be killed:\n" + (tmp_path / "first.log").read_text()[-3000:]
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        _end([first])
-        log.close()
-    assert first.returncode == -signal.SIGKILL
-    assert not (output / "model.keras").exists()
-    second = subprocess.run(_train_command(output), env=ENV, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
-    # Resumed in epoch 2: epoch 1 is neither trained nor logged again.
-    assert "Epoch 1/3" not in second.stdout and "Epoch 2/3" in second.stdout, second.stdout[-2000:]
-    with open(output / "history.csv") as f:
-        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
-    assert epochs == [0, 1, 2]
-    assert (output / "model.keras").exists()
-    assert not (output / "backup").exists()  # removed once training finished
 
 
 def test_train_command_runs_two_workers(tmp_path):
