@@ -139,7 +139,9 @@ def inference_graphs():
     """Within the block, the graphs traced are never differentiated (exports):
     "auto" and "native" then need only the native forward to pass the probe,
     so that an exported file carries one grouped op per layer (one TFLite
-    CONV_2D, one ONNX Conv) even on a CPU whose TensorFlow cannot train it."""
+    CONV_2D, one ONNX Conv) even on a CPU whose TensorFlow cannot train it.
+    Process-wide, like `set_implementation`: do not train in another thread
+    meanwhile."""
     global _inference_depth
     with _lock:
         _inference_depth += 1
