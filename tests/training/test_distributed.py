@@ -82,19 +82,33 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
     assert result["bn_spread_synced"] == 0.0, result
 
 
-def test_two_workers_on_loopback_end_with_identical_weights(tmp_path):
+def test_two_workers_on_loopback_match_one_process(tmp_path):
+    """Two MultiWorkerMirroredStrategy workers with sync_batchnorm against
+    one process with the default strategy, same global batches: equal within
+    TOLERANCE, and the workers read disjoint halves of each global batch."""
     ports = _free_ports(2)
     script = os.path.join(SCRIPTS, "mwms_worker.py")
-    codes, logs = _run_workers(
-        [([sys.executable, script, str(i), *map(str, ports), str(tmp_path)], ENV) for i in range(2)], tmp_path)
-    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
-    a, b = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
-    assert len(a.files) == len(b.files) > 0
-    for key in a.files:  # trainable weights and BN statistics alike
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    h0, h1 = (json.loads((tmp_path / f"history{i}.json").read_text()) for i in range(2))
-    assert h0["replicas"] == h1["replicas"] == 2
-    assert h0["history"]["loss"] == h1["history"]["loss"]
+    runs = [([sys.executable, script, str(i), *map(str, ports), str(tmp_path)], ENV) for i in range(2)]
+    runs.append(([sys.executable, script, "single", str(tmp_path)], ENV))
+    codes, logs = _run_workers(runs, tmp_path)
+    assert codes == [0, 0, 0], "\n".join(log[-3000:] for log in logs)
+    single, *workers = (np.load(tmp_path / f"weights{i}.npz") for i in ("single", 0, 1))
+    reports = [json.loads((tmp_path / f"history{i}.json").read_text()) for i in ("single", 0, 1)]
+    assert [r["replicas"] for r in reports] == [1, 2, 2]
+    assert len(single.files) > 0
+    for weights in workers:
+        assert weights.files == single.files
+        for key in single.files:  # trainable weights and BN statistics alike
+            np.testing.assert_allclose(weights[key], single[key], rtol=0, atol=TOLERANCE, err_msg=key)
+    for report in reports[1:]:
+        for metric, values in reports[0]["history"].items():
+            np.testing.assert_allclose(report["history"][metric], values, rtol=0, atol=TOLERANCE, err_msg=metric)
+    # Each worker reads its own shard: disjoint, together the global batch
+    # (examples 64k .. 64k+63 at step k of the plain, unshuffled data).
+    first, second = (r["examples"] for r in reports[1:])
+    for step, (a, b) in enumerate(zip(first, second)):
+        assert len(a) == len(b) == 32 and not set(a) & set(b), (step, a, b)
+        assert sorted(a + b) == list(range(64 * step, 64 * step + 64)), (step, a, b)
     assert (tmp_path / "run" / "history.csv").exists()  # the chief's files
     assert (tmp_path / "run" / "workers" / "worker_1").is_dir()  # the other's backups
 
