@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import dataclasses
 import inspect
+import json
 import os
 import re
 import tempfile
@@ -296,8 +297,6 @@ def cmd_export(args):
 
 
 def cmd_predict(args):
-    import json
-
     import numpy as np
 
     from keras_senet import export, inputs
@@ -356,6 +355,22 @@ def _backup_freq(value):
     raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of batches, not {value!r}")
 
 
+def _saved_input_shape(weights):
+    """(height, width, channels) of the model in a `.keras` file, else None
+    (a .weights.h5 file takes the dataset's channels)."""
+    if not (weights and weights.endswith(".keras") and os.path.isfile(weights)):
+        return None
+    import zipfile
+
+    try:  # the InputLayer's shape in the archive's config, without building the model
+        with zipfile.ZipFile(weights) as archive:
+            config = json.loads(archive.read("config.json"))
+        layers = config["config"]["layers"]
+        return tuple(next(l["config"]["batch_shape"][1:] for l in layers if l["class_name"] == "InputLayer"))
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, StopIteration):
+        return None  # build_classifier names what is wrong with the file
+
+
 def cmd_train(args):
     undo = []  # what _train changed globally (the dtype policy), put back for in-process callers
     try:
@@ -384,8 +399,12 @@ def _train(args, undo):
     weights = None if args.weights in (None, "none") else args.weights
     source, info = training.load_source(args.dataset, args.train_split, args.data_dir)
     val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
-    channels = 3 if weights or info.channels == 3 else info.channels
-    size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
+    saved_shape = _saved_input_shape(weights)
+    if saved_shape:  # fine-tuning one's own model: its input size and channels
+        size, channels = args.image_size or saved_shape[0], saved_shape[-1]
+    else:  # presets and reference checkpoints take RGB
+        channels = 3 if weights or info.channels == 3 else info.channels
+        size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
     if args.per_replica_batch:
         args.batch_size = args.per_replica_batch * strategy.num_replicas_in_sync
     recipe = training.get_recipe(
@@ -424,7 +443,7 @@ def _train(args, undo):
     training.train(
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
         output_dir=args.output, val_data=val_data, strategy=strategy,
-        backup_freq=args.backup_freq,
+        backup_freq=args.backup_freq, sync_batchnorm=args.sync_bn,
         verbose={"none": 0, "bar": 1, "epoch": 2}[args.progress or ("bar" if sys.stdout.isatty() else "epoch")],
     )
     loss, accuracy = model.evaluate(val_data, verbose=0)
@@ -580,6 +599,10 @@ def build_parser():
                     help="split the CPU into N logical devices (MirroredStrategy on a CPU-only machine)")
     tr.add_argument("--mixed-precision", action="store_true",
                     help="mixed_float16 on GPUs with tensor cores, mixed_bfloat16 on TPUs (nothing on CPUs)")
+    tr.add_argument("--sync-bn", action="store_true",
+                    help="BatchNorm over the global batch under several replicas (Keras' synchronized "
+                    "BatchNormalization; TensorFlow): equal to one device, worth it for per-replica batches under "
+                    "~16; default: per-replica statistics, moving averages averaged over replicas")
     tr.add_argument("--seed", type=int, help="seed for weights, shuffling and augmentation")
     tr.add_argument("--deterministic", action="store_true", help="fixed element order in the input pipeline")
     tr.add_argument("--backup-freq", default="epoch", type=_backup_freq, help="back up every epoch (default) or every N batches")

@@ -46,3 +46,37 @@ def assert_predicts(model, x):
     assert np.all(np.isfinite(by_array))
     np.testing.assert_allclose(by_array, by_dataset, atol=1e-6)
     return by_array
+
+
+def kill_when_backed_up(command, env, output, ready, log_path, timeout=300):
+    """Run a `keras-senet train` command and SIGKILL it as soon as
+    ready(metadata) holds for its BackupAndRestore metadata
+    (output/backup/training_metadata.json); returns that metadata."""
+    import signal
+    import subprocess
+    import time
+
+    metadata = output / "backup" / "training_metadata.json"
+    state = None
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    state = json.loads(metadata.read_text())
+                except (OSError, ValueError):
+                    state = None
+                if state and ready(state):
+                    break
+                time.sleep(0.02)
+            assert process.poll() is None, "training ended before it could be killed:\n" + log_path.read_text()[-3000:]
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (output / "model.keras").exists()
+    return state

@@ -1,0 +1,195 @@
+"""Fine-tuning as users run it: from a preset served in its real format by a
+local host (a timm checkpoint with random weights and BatchNorm statistics),
+through `training.train` and through `keras-senet train --weights PRESET`,
+and from one's own `.keras` file with any channel count.
+
+What is compared: the backbone against the timm model it was converted from
+(pooled features), the frozen phase against the weights before it, the
+saved result against the model in memory. A run killed in phase 2 resumes
+there (the resumed result equals an uninterrupted one only for single-phase
+runs, see test_resume.py and the README)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from harness import kill_when_backed_up
+from hosting import Server, host_pth
+from PIL import Image
+from timm_reference import random_timm_model
+
+import keras_senet
+from keras_senet import inputs, training
+from keras_senet.training import fit
+from keras_senet.weights.presets import PRESETS
+
+PRESET = "legacy_seresnet18.in1k"
+CLASSES = 5
+SIZE = 32
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    """PRESET on a local host, and a KERAS_HOME whose cache holds it once
+    converted (what a subprocess finds offline)."""
+    server = Server(str(tmp_path_factory.mktemp("hosted")))
+    reference = random_timm_model("legacy_seresnet18", seed=3)
+    home = tmp_path_factory.mktemp("keras_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KERAS_HOME", str(home))
+    patch.setitem(PRESETS[PRESET], "urls", (f"{server.url}/{host_pth(server, reference, 'seresnet18')}",))
+    yield reference, home
+    patch.undo()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Fashion-MNIST's first 5 classes as PNG folders (train/ and validation/),
+    the layout a user's own dataset has."""
+    root = tmp_path_factory.mktemp("five_classes")
+    for split, count in (("train", 48), ("validation", 16)):
+        images, labels = [], []
+        source, _ = training.load_source("fashion_mnist", "train" if split == "train" else "test")
+        for image, label in source.filter(lambda x, y: y < CLASSES).take(count * CLASSES):
+            images.append(image.numpy()[..., 0])
+            labels.append(int(label))
+        for i, (image, label) in enumerate(zip(images, labels)):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i:04d}.png")
+    return root
+
+
+def backbone_variables(model):
+    """{path: value} of every variable outside the head, BatchNorm statistics included."""
+    return {v.path: keras.ops.convert_to_numpy(v) for layer in model.layers if layer.name not in fit.HEAD_LAYERS
+            for v in layer.weights}
+
+
+class Snapshots(keras.callbacks.Callback):
+    """Every variable of the model at the end of each `fit` (one per phase)."""
+
+    def __init__(self):
+        super().__init__()
+        self.phases = []
+
+    def on_train_end(self, logs=None):
+        self.phases.append(backbone_variables(self.model))
+
+
+def test_finetune_from_preset_freezes_then_trains_the_backbone(preset, folders, tmp_path):
+    import torch
+
+    reference, _ = preset
+    model = training.build_classifier("SEResNet18", classes=CLASSES, weights=PRESET, input_shape=(SIZE, SIZE, 3),
+                                      dropout_rate=0.2)
+    # The backbone is the hosted checkpoint: pooled features equal timm's.
+    images = np.random.default_rng(0).uniform(0, 1, (2, SIZE, SIZE, 3)).astype("float32")
+    features = keras.Model(model.inputs, model.get_layer("avg_pool").output)
+    with torch.no_grad():
+        expected = reference.forward_head(reference.forward_features(torch.from_numpy(images).permute(0, 3, 1, 2)),
+                                          pre_logits=True).numpy()
+    np.testing.assert_allclose(features.predict(images, verbose=0), expected, atol=1e-4)
+
+    before = backbone_variables(model)
+    source, _ = training.load_source(str(folders), "train")
+    data = training.make_dataset(source, training=True, image_size=SIZE, batch_size=16, seed=0,
+                                 transform=inputs.input_transform(model)).repeat()
+    snapshots = Snapshots()
+    history = training.train(
+        model, data, recipe=training.get_recipe("finetune", epochs=2, frozen_epochs=1), steps_per_epoch=8,
+        global_batch=16, output_dir=str(tmp_path / "run"), tensorboard=False, callbacks=[snapshots], verbose=0,
+    )
+    assert len(history["loss"]) == 2 and len(snapshots.phases) == 2
+    frozen, trained = snapshots.phases
+    moving = [k for k in before if "moving_" in k]
+    assert len(before) > 100 and len(moving) >= 40
+    for key in before:  # phase 1: weights and BatchNorm statistics untouched
+        np.testing.assert_array_equal(frozen[key], before[key], err_msg=key)
+    changed = [k for k in before if not np.array_equal(trained[k], before[k])]
+    # phase 2: every kernel and every moving statistic moved
+    assert {k for k in before if k.endswith("/kernel") or "moving_" in k} <= set(changed)
+
+    path = tmp_path / "finetuned.keras"
+    inputs.save_model(model, path)
+    loaded = keras.saving.load_model(path)  # a plain Keras load after import keras_senet
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    assert loaded.output_shape == (None, CLASSES)
+
+
+def _train_command(folders, output, *extra):
+    return [
+        sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNet18", "--weights", PRESET,
+        "--dataset", str(folders), "--image-size", str(SIZE), "--batch-size", "16", "--epochs", "3",
+        "--frozen-epochs", "1", "--seed", "0", "--deterministic", "--progress", "epoch",
+        "--output", str(output), *extra,
+    ]
+
+
+def _epochs_run(stdout):
+    """Epoch summary lines ("15/15 - 3s - ... loss: ...") that `--progress epoch` prints."""
+    return len(re.findall(r"^\d+/\d+ - .* loss: ", stdout, re.MULTILINE))
+
+
+def test_cli_finetune_killed_in_phase_two_resumes_without_phase_one(preset, folders, tmp_path):
+    _, home = preset
+    keras_senet.SEResNet18(weights=PRESET, include_top=False)  # the download, converted into the cache
+    env = dict(ENV, KERAS_HOME=str(home))
+
+    output = tmp_path / "killed"
+    # killed once phase 2 has backed up its first epoch (epoch 2 of 3)
+    kill_when_backed_up(_train_command(folders, output), env, output, lambda s: s["epoch"] == 2,
+                        tmp_path / "first.log")
+    assert (output / "frozen_phase.weights.h5").exists() and not (output / "model.keras").exists()
+
+    second = subprocess.run(_train_command(folders, output), env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    # phase 1 is not run again, phase 2 resumes in its second epoch: one epoch trained
+    assert _epochs_run(second.stdout) == 1 and "Epoch 3/3" in second.stdout, second.stdout[-2000:]
+    # the backbone kept training from the backup: not the preset's weights any more
+    tuned = keras.saving.load_model(output / "model.keras")
+    preset_model = keras_senet.SEResNet18(weights=PRESET, include_top=False, input_shape=(SIZE, SIZE, 3))
+    kernel = preset_model.get_layer("conv1_conv").kernel
+    assert not np.allclose(tuned.get_layer("conv1_conv").kernel.numpy(), kernel.numpy(), atol=1e-7)
+
+    # the result predicts, with its class names, from the command line
+    image = next((folders / "validation" / "class3").iterdir())
+    out = subprocess.run([sys.executable, "-m", "keras_senet.cli", "predict", str(image), "--model",
+                          str(output / "model.keras"), "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    top = json.loads(out.stdout)[0]["top"]
+    assert len(top) == CLASSES and {p["name"] for p in top} == {f"class{i}" for i in range(CLASSES)}
+    assert abs(sum(p["probability"] for p in top) - 1) < 1e-4
+
+
+def test_cli_finetunes_own_single_channel_model(tmp_path):
+    """A 1-channel Fashion-MNIST model saved by `keras-senet train`, then
+    trained further from its file: no RGB forced on it, and the run starts
+    from its weights (with a vanishing learning rate they stay)."""
+    first = tmp_path / "first"
+    base = [sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
+            "--dataset", "fashion_mnist", "--limit", "2048", "--val-limit", "512", "--batch-size", "64",
+            "--seed", "0", "--progress", "none"]
+    out = subprocess.run([*base, "--image-size", "28", "--epochs", "2", "--output", str(first)], env=ENV,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    accuracy = float(out.stdout.split("accuracy ")[1].split()[0])
+    assert accuracy > 0.25  # ten classes: chance is 0.1
+    again = subprocess.run([*base, "--weights", str(first / "model.keras"), "--epochs", "1", "--frozen-epochs", "0",
+                            "--lr", "1e-9", "--output", str(tmp_path / "second")], env=ENV, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    saved = keras.saving.load_model(tmp_path / "second" / "model.keras")
+    assert saved.input_shape == (None, 28, 28, 1)
+    # learned weights are the first run's (a fresh start would differ by about their own size)
+    start = keras.saving.load_model(first / "model.keras")
+    assert len(saved.trainable_weights) == len(start.trainable_weights) > 10
+    for a, b in zip(saved.trainable_weights, start.trainable_weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
