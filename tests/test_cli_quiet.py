@@ -206,7 +206,7 @@ def test_missing_optional_package_names_the_extra(monkeypatch, capsys, tmp_path)
                  "--output", str(tmp_path / "m.onnx")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("keras-senet export: ") and re.search("onnxruntime|tf2onnx", line)
-    assert line.endswith("install it with: pip install 'keras-senet[export]'")  # setup.py's extras
+    assert line.endswith("install it with: pip install 'keras-senet[export]'")  # pyproject.toml's extras
     assert not list(tmp_path.iterdir())
 
 
@@ -218,7 +218,7 @@ def test_file_error_is_one_line(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("module, hint", [
-    ("torch", "pip install 'keras-senet[convert]'"),  # setup.py's extras_require
+    ("torch", "pip install 'keras-senet[convert]'"),  # pyproject.toml's optional-dependencies
     ("ai_edge_litert", "pip install 'keras-senet[export]'"),
     ("matplotlib", "pip install 'keras-senet[plot]'"),
     ("numpy", "pip install numpy"),  # a requirement of its own
