@@ -564,8 +564,10 @@ def build_parser():
     tr.add_argument("--model", required=True,
                     help="constructor name (e.g. SEResNet50, SEMobileNetV3Large) or SEResNetCIFAR")
     tr.add_argument("--weights", default="none",
-                    help="'none' (default: from scratch), 'imagenet', a preset name or a weights file; "
-                    "with weights a new head is trained for the dataset's classes")
+                    help="'none' (default: from scratch), 'imagenet', a preset name or a weights file. A preset or "
+                    "reference checkpoint gets a new head for the dataset's classes; a .keras file (e.g. an earlier "
+                    "run's model.keras) is trained further with its own input size and channels, and its own head "
+                    "when the classes match")
     tr.add_argument("--dataset", required=True,
                     help="tfds name (imagenette, cifar10, tf_flowers...), an image folder "
                     "(<class>/*.jpg or train/ and validation/), or a folder of Fashion-MNIST idx files; "
