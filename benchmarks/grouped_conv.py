@@ -72,22 +72,38 @@ def layer_rows(args, results, kinds):
             run.compare(f"grouped 3x3/32 {label} {what}: split / native", *times, results)
 
 
-def model_rows(args, results):
+def forward_pair(args, kernel):
+    """(SE-ResNeXt-50 with `kernel`, SE-ResNet-50): batch-1 forward timings,
+    alternating, in this process."""
     import numpy as np
     import tensorflow as tf
 
     x = tf.constant(np.random.default_rng(0).normal(size=(1, args.size, args.size, 3)).astype("float32"))
     resnext, resnet = run.build("SEResNeXt50", args.size), run.build("SEResNet50", args.size)
+    fns = [traced(lambda x, m=model: m(x, training=False), x, k) for model, k in ((resnext, kernel), (resnet, "auto"))]
+    return run.alternate(fns, args.warmup, args.repeats * run.BATCH1_ROUNDS)
 
-    def forward(model):
-        return lambda x: model(x, training=False)
 
-    fns = [traced(forward(resnext), x, "split"), traced(forward(resnext), x, "native"),
-           traced(forward(resnet), x, "auto")]
-    split, native, base = run.alternate(fns, args.warmup, args.repeats * run.BATCH1_ROUNDS)
-    run.compare("SEResNeXt50 batch 1, graph: split / native", split, native, results)
-    run.compare("SEResNeXt50 (split) / SEResNet50: batch 1, graph (before)", split, base, results)
-    run.compare("SEResNeXt50 (native) / SEResNet50: batch 1, graph (after)", native, base, results, target=1.10)
+def model_rows(args, results):
+    """Before (split) and after (native), each in its own process, as one
+    process holding both SE-ResNeXt graphs slowed the native one (see
+    `train_rows`)."""
+    import subprocess
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    pairs = {}
+    for kernel in ("split", "native"):
+        command = [sys.executable, os.path.abspath(__file__), "--forward-pair", kernel, "--size", str(args.size),
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+        out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+        if out.returncode:
+            raise RuntimeError(out.stderr[-2000:])
+        pairs[kernel] = json.loads(out.stdout.strip().splitlines()[-1])
+    (split, base_split), (native, base_native) = pairs["split"], pairs["native"]
+    run.compare("SEResNeXt50 (split) / SEResNet50: batch 1, graph (before)", split, base_split, results)
+    run.compare("SEResNeXt50 (native) / SEResNet50: batch 1, graph (after)", native, base_native, results,
+                target=1.10)
+    run.compare("SEResNeXt50 batch 1, graph: split / native (two processes)", split, native, results)
 
 
 TRAIN_STEP = """
@@ -183,6 +199,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="TensorFlow threads")
     parser.add_argument("--quick", action="store_true", help="smoke run: one layer shape, 64 px, 2 repeats")
     parser.add_argument("--output", help="write the rows to this JSON file")
+    parser.add_argument("--forward-pair", choices=("split", "native"), help=argparse.SUPPRESS)  # model_rows' child
     args = parser.parse_args()
     if args.quick:
         args.size, args.train_batch, args.repeats, args.warmup = 64, 2, 2, 1
@@ -194,6 +211,10 @@ def main():
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.forward_pair:
+        with grouped_conv.inference_graphs():  # forward only: "native" also where its gradient is missing
+            print(json.dumps(forward_pair(args, args.forward_pair)))
+        return
     found = grouped_conv.capability("CPU", "float32", "channels_last", (1, 1), "same", (1, 1))
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: on for x86 wheels)")
     machine = (f"{run.cpu_name()}, {os.cpu_count()} cores, {args.threads} threads, TF {tf.__version__}, "
@@ -208,8 +229,7 @@ def main():
         with grouped_conv.inference_graphs() if not found.gradient else contextlib.nullcontext():
             layer_rows(args, results, kinds)
     if "models" not in args.skip:
-        with grouped_conv.inference_graphs():
-            model_rows(args, results)
+        model_rows(args, results)
     if "train" not in args.skip and found.gradient:
         train_rows(args, results)
     if "litert" not in args.skip:
