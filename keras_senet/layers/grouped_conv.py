@@ -4,13 +4,14 @@ Same weights as `keras.layers.Conv2D(groups=g)` (kernel (kh, kw, in/g, out),
 groups contiguous, as in PyTorch) whatever the kernel. On JAX and PyTorch
 the layer is plain `Conv2D` (their grouped convolutions are native). On
 TensorFlow, Keras runs a grouped conv through an XLA-compiled function,
-slow on CPU (7.5 ms for the case below) and not exportable by tf2onnx (a
+slow on CPU (issue 17: 7.5 ms for 1x56x56x128 below) and not exportable by tf2onnx (a
 StatefulPartitionedCall node), so the layer computes it with one of:
 
 - "native": TensorFlow's own grouped `tf.nn.convolution` (input channels =
   kernel in-channels x groups). One op; on an oneDNN CPU build (x86 wheels,
-  as shipped) 2-3x faster than the split, forward and gradient; on GPUs
-  cuDNN's grouped kernel. Exports as one TFLite CONV_2D (run whole by
+  as shipped) 2.3-2.8x faster than the split forward, 1.5-2.1x with the
+  gradients (table below); on GPUs cuDNN's grouped kernel (not measured
+  here: no GPU). Exports as one TFLite CONV_2D (run whole by
   XNNPACK) and one ONNX Conv with `group`.
 - "split": one convolution per group, then a concatenation. Runs wherever
   a plain convolution runs. Without oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, or
@@ -21,20 +22,22 @@ StatefulPartitionedCall node), so the layer computes it with one of:
 
 Measured (TF 2.21, AMD EPYC with AVX2/AVX-512, 2 threads; 3x3 conv, 32
 groups; `python benchmarks/grouped_conv.py`, medians of alternating runs;
-2 shared cores, so absolute times drift, compare ratios), split / native:
+2 cores shared with other jobs, so absolute times are about twice a quiet
+run's: compare ratios), split / native:
 
-    oneDNN (default)              forward           forward + gradient
-    1x56x56x128                   10.8 / 2.9 ms 3.7x  11.3 / 5.1 ms 2.2x
-    8x28x28x256                   20.5 / 7.3 ms 2.8x  33.6 / 17.2 ms 2.0x
-    16x56x56x128                  86.8 / 63.0 ms 1.4x  98.9 / 71.7 ms 1.4x
-    TF_ENABLE_ONEDNN_OPTS=0       0.97x (all three)   no native gradient
-    SE-ResNeXt-50 batch 1, graph: 213.8 / 163.4 ms 1.31x; over SE-ResNet-50
-    (same variant, 4.23 vs 4.09 GMACs) 1.58 split, 1.21 native.
+    oneDNN (default)         forward                forward + gradient
+    1x56x56x128              5.5 / 2.0 ms    2.8x   12.3 / 5.8 ms   2.1x
+    8x28x28x256              13.9 / 5.9 ms   2.3x   22.9 / 13.0 ms  1.8x
+    16x56x56x128             58.5 / 25.8 ms  2.3x   99.0 / 67.1 ms  1.5x
+    TF_ENABLE_ONEDNN_OPTS=0  0.97x (all three)      no native gradient
+    SE-ResNeXt-50, batch 1, TF graph: 169.5 / 128.2 ms (1.32x); over
+      SE-ResNet-50 (same variant, 4.23 vs 4.09 GMACs) 1.53 split, 1.08 native
+    SE-ResNeXt-50 training step, batch 8: 5.02 / 3.58 s (1.40x)
+    SE-ResNeXt-50 LiteRT fp32 (XNNPACK), batch 1: 106.1 / 94.4 ms (1.12x);
+      the split leaves 32 SPLIT / CONCATENATION ops outside XNNPACK
 
-(An earlier quiet run, issue 17: 1x56x56x128 2.39 / 0.76 ms forward,
-7.2 / 2.8 ms with gradient; SE-ResNeXt-50 / SE-ResNet-50 1.42 / 1.14.)
-In LiteRT the native op is one CONV_2D that XNNPACK runs whole; the split
-is one CONV_2D per group, with SPLIT / CONCATENATION left outside XNNPACK.
+(Issue 17's quiet run: 1x56x56x128 2.39 / 0.76 ms forward, 7.2 / 2.8 ms
+with gradient; SE-ResNeXt-50 / SE-ResNet-50 1.42 split, 1.14 native.)
 
 Which one runs ("auto", the default): "native" where a probe shows that
 the native op computes a tiny grouped convolution, and its gradients with
