@@ -399,6 +399,12 @@ def _train(args, undo):
     weights = None if args.weights in (None, "none") else args.weights
     source, info = training.load_source(args.dataset, args.train_split, args.data_dir)
     val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
+    finished = os.path.join(args.output, "model.keras")
+    if os.path.exists(finished) and not os.path.isdir(os.path.join(args.output, "backup")):
+        raise ValueError(
+            f"`--output` {args.output} already holds a finished run ({finished}): pass another folder, or "
+            "delete it to train again (a killed run, which has OUTPUT/backup, resumes with the same command)."
+        )
     saved_shape = _saved_input_shape(weights)
     if saved_shape:  # fine-tuning one's own model: its input size and channels
         size, channels = args.image_size or saved_shape[0], saved_shape[-1]
@@ -429,17 +435,28 @@ def _train(args, undo):
             args.model, classes=info.num_classes, weights=weights, input_shape=(size, size, channels),
             dropout_rate=0.2 if weights else 0.0, **options,
         )
+    if saved_shape:
+        print(f"fine-tuning the model in {weights} ({model.name}; --model and --depth do not apply)")
     inputs.attach(model, class_names=info.class_names)
     # the model's own input transform: a preset's evaluation crop and interpolation
     common = dict(image_size=size, batch_size=args.batch_size, transform=inputs.input_transform(model),
                   seed=args.seed, deterministic=args.deterministic)
-    train_data = training.make_dataset(source, training=True, limit=args.limit, **common).repeat()
+    train_data = training.make_dataset(source, training=True, limit=args.limit, repeat=True, **common)
     val_data = training.make_dataset(val_source, training=False, limit=args.val_limit, **common)
     learned = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     print(f"{model.name}: {learned:,} learned parameters; {used} training images "
           f"({info.num_classes} classes) from {info.name}; {strategy.num_replicas_in_sync} replica(s) "
           f"({strategies.strategy_name(strategy)}); recipe {recipe.name}, peak lr "
-          f"{training.recipes.learning_rate(recipe, args.batch_size):g}, global batch {args.batch_size}")
+          f"{training.recipes.learning_rate(recipe, args.batch_size):g}, global batch {args.batch_size}"
+          + (f"; BatchNorm {'synchronized' if args.sync_bn else 'per replica'}"
+             if strategy.num_replicas_in_sync > 1 else ""))
+    if recipe.frozen_epochs and recipe.frozen_epochs < recipe.epochs:
+        print(f"epochs 1-{recipe.frozen_epochs} of {recipe.epochs} train the new head on the frozen backbone, "
+              "the rest train every layer")
+    backup = os.path.join(args.output, "backup", "training_metadata.json")
+    if os.path.exists(backup):
+        with open(backup) as f:
+            print(f"resuming from {os.path.dirname(backup)} (epoch {json.load(f).get('epoch', 0) + 1})")
     training.train(
         model, train_data, recipe=recipe, steps_per_epoch=steps, global_batch=args.batch_size,
         output_dir=args.output, val_data=val_data, strategy=strategy,
@@ -590,7 +607,8 @@ def build_parser():
     tr.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default: the recipe's)")
     tr.add_argument("--label-smoothing", type=float, help="label smoothing (default: the recipe's)")
     tr.add_argument("--weight-decay", type=float, help="weight decay (default: the recipe's)")
-    tr.add_argument("--frozen-epochs", type=int, help="with --weights: epochs training the head only (default 1)")
+    tr.add_argument("--frozen-epochs", type=int, help="with --weights: the first N of --epochs train the new head only, on the frozen "
+                    "backbone (default 1)")
     tr.add_argument("--depth", type=int, default=20, help="SEResNetCIFAR depth, 6n+2 (default 20)")
     tr.add_argument("--no-se", action="store_true", help="the same network without SE blocks (a baseline)")
     tr.add_argument("--limit", type=int, help="use the first N training images")

@@ -59,8 +59,8 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
         padding = "valid"
     else:  # stride 1: TF's "same" is symmetric here, like PyTorch's padding
         padding = "same" if kernel_size > 1 else "valid"
-    # Grouped convs run group by group (same weights): faster on CPU and
-    # exportable to ONNX, unlike Keras' XLA path for Conv2D(groups > 1).
+    # GroupedConv2D: TensorFlow's native grouped conv where it works, else one
+    # conv per group (same weights); exportable, unlike Keras' XLA path.
     conv = GroupedConv2D if groups > 1 else layers.Conv2D
     x = conv(
         filters, kernel_size, strides=strides, padding=padding, groups=groups,

@@ -66,7 +66,7 @@ def compare(
     source, info = data.load_source(dataset, "train")
     test_source, _ = data.load_source(dataset, "test")
     common = dict(image_size=image_size, batch_size=batch_size, seed=seed, deterministic=True)
-    train_data = pipeline.make_dataset(source, training=True, limit=train_images, **common).repeat()
+    train_data = pipeline.make_dataset(source, training=True, limit=train_images, repeat=True, **common)
     test_data = pipeline.make_dataset(test_source, training=False, limit=test_images, **common)
     steps = pipeline.steps_per_epoch(min(train_images or info.num_examples, info.num_examples), batch_size)
     changes = {"base_lr": lr, "base_batch": batch_size} if lr else {}

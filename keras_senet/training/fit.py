@@ -13,13 +13,20 @@ restarted with the same command resumes from its last backup), `best.keras`,
 only the chief writes the files users read; the others back up to their own
 folders.
 
+Data position: a repeating `train_data` is read from batch
+`epoch * steps_per_epoch` at the start of every `fit` (each phase, and a
+resumed run), so epoch e trains on the stream's e-th slice however the run
+was split or interrupted. With `make_dataset(..., repeat=True)` that slice
+is a function of its position alone.
+
 Resuming: Keras restores the weights and optimizer state of the last backup
-and restarts the epoch it was taken in; `train` skips a repeating
-`train_data` to that epoch's first batch, so with epoch backups (the
-default) and a deterministic pipeline a killed and resumed run ends with the
-same weights as an uninterrupted one. A backup taken inside an epoch (an
-integer `backup_freq`) holds weights that have already seen that epoch's
-first batches, which Keras then trains on again: that run differs from an
+and restarts the epoch it was taken in; `train` also restores the random
+generators (dropout) and positions the data, so with epoch backups (the
+default) and `make_dataset(..., seed=S, deterministic=True, repeat=True)` a
+killed and resumed run ends with the same weights as an uninterrupted one,
+in either phase of fine-tuning. A backup taken inside an epoch (an integer
+`backup_freq`) holds weights that have already seen that epoch's first
+batches, which Keras then trains on again: that run differs from an
 uninterrupted one by those extra steps.
 
 BatchNorm under several replicas: by default each replica normalizes with
@@ -243,6 +250,20 @@ def make_callbacks(output_dir, *, backup_dir="backup", backup_freq="epoch", tens
     return callbacks
 
 
+def _check_data(model, data, name):
+    """A clear error when batches do not fit the model's input."""
+    spec = getattr(data, "element_spec", None)
+    if not isinstance(spec, tuple) or not hasattr(spec[0], "shape") or not isinstance(model.input_shape, tuple):
+        return
+    given, expected = tuple(spec[0].shape[1:]), tuple(model.input_shape[1:])
+    if len(given) != len(expected) or any(g is not None and e is not None and g != e for g, e in zip(given, expected)):
+        raise ValueError(
+            f"`{name}` yields images of shape {given}, but model {model.name!r} takes {expected}: build the "
+            "pipeline with the model's size and channels (make_dataset(image_size=..., channels=...)) or build "
+            f"the model with input_shape={given}."
+        )
+
+
 def _is_repeating(data):
     """True for a tf.data.Dataset that never ends (e.g. `.repeat()`)."""
     import tensorflow as tf
@@ -283,9 +304,9 @@ def train(
     Args:
         model: built inside `strategy.scope()`.
         train_data: batches of the global size, repeating or not; a
-            repeating one is positioned at the resumed epoch's first batch
-            after a restart (its pipeline reads the skipped batches again,
-            without training on them).
+            repeating one (best: `make_dataset(..., repeat=True)`) is read
+            from the first batch of the epoch each `fit` starts with (its
+            pipeline reads the skipped batches without training on them).
         recipe: a name from `RECIPES` or a `Recipe`; `frozen_epochs > 0`
             first trains the head alone (fine-tuning).
         epochs: total epochs (default: the recipe's).
@@ -321,6 +342,9 @@ def train(
     phases = [(0, epochs, True, "backup")]
     if recipe.frozen_epochs and 0 < recipe.frozen_epochs < epochs:
         phases = [(0, recipe.frozen_epochs, False, "backup_frozen"), (recipe.frozen_epochs, epochs, True, "backup")]
+    _check_data(model, train_data, "train_data")
+    if val_data is not None:
+        _check_data(model, val_data, "val_data")
     history = {}
     frozen_weights = os.path.join(_worker_dir(output_dir), "frozen_phase.weights.h5")
     norms = batchnorm_layers(model)
@@ -342,10 +366,11 @@ def train(
             with strategy.scope():
                 compile_model(model, recipe, steps_per_epoch, global_batch, epochs=end - start)
             data = train_data
-            skipped = _resumed_epoch(os.path.join(_worker_dir(output_dir), backup), start) - start
-            if repeating and skipped:
-                # the batches an uninterrupted run trains the resumed epoch on
-                data = train_data.skip(skipped * steps_per_epoch)
+            first = _resumed_epoch(os.path.join(_worker_dir(output_dir), backup), start)
+            if repeating and first:
+                # the batches this epoch trains on in an uninterrupted run: every
+                # fit starts a new iterator at the stream's beginning
+                data = train_data.skip(first * steps_per_epoch)
             result = model.fit(
                 data, initial_epoch=start, epochs=end, steps_per_epoch=steps_per_epoch,
                 validation_data=val_data, verbose=verbose, shuffle=False,  # the pipeline shuffles
@@ -359,6 +384,8 @@ def train(
     finally:
         for layer, value in zip(norms, synchronized):
             layer.synchronized = value
+    if os.path.exists(frozen_weights):
+        os.remove(frozen_weights)  # the run is complete: a new run in this folder starts over
     best = os.path.join(output_dir, "best.keras")
     if is_chief() and os.path.exists(best):
         if sync_batchnorm:  # saved with synchronized BatchNorm, which only TensorFlow loads

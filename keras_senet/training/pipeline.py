@@ -4,8 +4,16 @@ Training: ImageNet-style random resized crop (area 8%-100%, aspect 3/4-4/3)
 and horizontal flip, or for small images (under 64 px) the CIFAR recipe (pad
 4, random crop, flip). Evaluation: resize the shorter side to size / crop_pct
 and center-crop, as the presets' reference transform does. Random ops are
-stateless with per-example seeds drawn from a seeded `Dataset.random`, so a
-`seed` with `deterministic=True` gives the same batches on every run.
+stateless with per-example seeds.
+
+`repeat=True` gives an endless stream whose every batch is a function of
+its position alone: epoch e is shuffled with a seed made from (`seed`, e)
+and example i of it is augmented with the seed pair (`seed` + e, i). Every
+iterator made from it reads the same batches (with `deterministic=True`),
+however many iterators were made before, so a restarted run skipped to a
+position reads what an uninterrupted run read there. (`.repeat()` on the
+finite dataset instead reshuffles per pass through shared generators:
+a second iterator's batches depend on how far the first one read.)
 """
 
 import math
@@ -56,6 +64,7 @@ def make_dataset(
     seed=None,
     deterministic=False,
     drop_remainder=None,
+    repeat=False,
 ):
     """Batches of (preprocessed float32 image, int64 label) from a source.
 
@@ -76,6 +85,9 @@ def make_dataset(
         seed: shuffle and augmentation seed (None: random).
         deterministic: keep element order fixed in parallel maps.
         drop_remainder: default True for training (equal replica batches).
+        repeat: an endless stream of epochs whose batches depend only on
+            their position (see the module docstring); what `training.train`
+            needs to resume a run exactly. Batches never straddle epochs.
 
     Returns:
         A batched, prefetched tf.data.Dataset.
@@ -90,12 +102,7 @@ def make_dataset(
         augment = "cifar" if image_size < 64 else "imagenet"
     channels = channels or (transform.channels if transform else source.element_spec[0].shape[-1])
     transform = (transform or default_transform(channels)).replace(channels=channels)
-    dataset = source.take(limit) if limit else source
-    if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    # One stateless seed pair per example; a fresh stream every epoch.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    dataset = tf.data.Dataset.zip((dataset, seeds))
+    examples = source.take(limit) if limit else source
 
     def prepare(example, pair):
         image, label = example
@@ -110,10 +117,34 @@ def make_dataset(
         image = tf.ensure_shape(image, (image_size, image_size, transform.channels))
         return transform.normalize(image, "channels_last"), tf.cast(label, tf.int64)
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    dataset = dataset.batch(
-        batch_size, drop_remainder=training if drop_remainder is None else drop_remainder
-    )
+    drop_remainder = training if drop_remainder is None else drop_remainder
+
+    def batches(dataset, seeds):
+        dataset = tf.data.Dataset.zip((dataset, seeds))
+        dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+    if repeat:
+        base = int(np.random.default_rng().integers(2**31)) if seed is None else seed
+
+        def epoch_batches(epoch):
+            shuffled = examples
+            if training:  # one order per epoch, from (seed, epoch) alone
+                # This traced function's graph only: with a global seed of 0 set,
+                # TensorFlow compares it with the tensor seed in Python and fails.
+                tf.random.set_seed(None)
+                shuffled = examples.shuffle(shuffle_buffer, seed=base * 1_000_003 + epoch,
+                                            reshuffle_each_iteration=False)
+            seeds = tf.data.Dataset.counter().map(lambda i: tf.stack([base + epoch, i]))
+            return batches(shuffled, seeds)
+
+        dataset = tf.data.Dataset.counter().flat_map(epoch_batches).apply(
+            tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    else:
+        if training:
+            examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        # One stateless seed pair per example; a fresh stream every pass.
+        dataset = batches(examples, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2))
     options = tf.data.Options()
     options.deterministic = deterministic
     # Sources are in memory or lists of files: workers split the examples.
