@@ -70,7 +70,8 @@ DEEPER = {"ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "DenseNet169",
 
 def converted(name):
     """`add_squeeze_excite` on keras.applications' `name`: one SE per site,
-    every original layer there under its name with its weights."""
+    every original layer there under its name with its weights. Returns the
+    new model, the input size and the original model."""
     constructor, size, expected, after = CASES[name]
     base = constructor(weights=None, include_top=False, input_shape=(size, size, 3))
     model = keras_senet.add_squeeze_excite(base, after=after)
@@ -80,14 +81,37 @@ def converted(name):
         for old, new in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True):
             np.testing.assert_array_equal(old, new)
     assert len(model.layers) == len(base.layers) + expected
-    return model, size
+    return model, size, base
+
+
+def open_every_gate(model):
+    """Make every SE layer of `model` pass its input through unchanged: a zero
+    expand kernel and a bias of 20 give the sigmoid gate 1 - 2e-9, which
+    float32 rounds to exactly 1.0 (its nearest value below 1 is 1 - 6e-8),
+    and x * 1.0 is x."""
+    for layer in se_layers(model):
+        assert layer.gate == "sigmoid"
+        kernel, bias = layer.expand.get_weights()
+        layer.expand.set_weights([np.zeros_like(kernel), np.full_like(bias, 20.0)])
 
 
 @pytest.mark.parametrize("name", [n if n in REPRESENTATIVE else pytest.param(n, marks=pytest.mark.sibling)
                                   for n in CASES if n not in DEEPER])
 def test_keras_applications_model(name, tmp_path):
-    model, size = converted(name)
+    model, size, base = converted(name)
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
+    # The original model is the independent reference: with every SE gate
+    # open, the SE model must compute what it computes (exactly, on
+    # TensorFlow); with the gates as initialized (about 0.5), it must not
+    # (else the SE layers would not be on the path to the output). Bounds are
+    # relative to the output's size: untrained, some of these networks end in
+    # values of 1e-21 (MobileNet) to 1e-9 (EfficientNetB0).
+    expected = forward(base, x)
+    scale = np.abs(expected).max()
+    assert scale > 0
+    assert np.abs(forward(model, x) - expected).max() > 1e-3 * scale
+    open_every_gate(model)
+    np.testing.assert_allclose(forward(model, x), expected, rtol=0, atol=1e-6 * scale)
     model.compile(optimizer="sgd", loss="mse", run_eagerly=RUN_EAGERLY)
     loss = model.train_on_batch(x, np.zeros((2,) + model.output_shape[1:], "float32"))
     assert np.isfinite(loss)
