@@ -3,8 +3,11 @@ speed is for the benchmark's own report)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 RUN = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "run.py")
 
@@ -22,8 +25,16 @@ def test_benchmark_smoke_run_writes_json_and_chart(tmp_path):
     assert any(n.startswith("grouped 3x3 conv") for n in names)
     memory = next(r for r in result["results"] if "peak RSS" in r["name"])
     assert 100 < memory["a_mb"] < 20_000 and memory["a_mb"] != memory["b_mb"]
-    for r in result["results"]:
-        if "ratio" in r:
-            assert r["a"]["runs"] == r["b"]["runs"] >= 2 and r["ratio"] > 0
+    rows = [r for r in result["results"] if "ratio" in r]
+    assert rows
+    for r in rows:
+        a, b = r["a"], r["b"]
+        assert a["runs"] == b["runs"] >= 2
+        for side in (a, b):  # a median of its own runs
+            assert 0 < side["min_ms"] <= side["median_ms"] <= side["max_ms"], (r["name"], side)
+        assert r["ratio"] == pytest.approx(a["median_ms"] / b["median_ms"], rel=1e-12), r["name"]
+        if "images_per_s" in r:  # the batch in the row's name over each median
+            batch = int(re.search(r"batch (\d+)", r["name"]).group(1))
+            assert r["images_per_s"] == pytest.approx([batch / (t["median_ms"] / 1000) for t in (a, b)])
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     assert "| SEMobileNet / keras.MobileNet: batch 1, graph |" in (tmp_path / "r.md").read_text()
