@@ -408,8 +408,9 @@ def _train(args, undo):
     saved_shape = _saved_input_shape(weights)
     if saved_shape:  # fine-tuning one's own model: its input size and channels
         size, channels = args.image_size or saved_shape[0], saved_shape[-1]
-    else:  # presets and reference checkpoints take RGB
-        channels = 3 if weights or info.channels == 3 else info.channels
+    else:  # presets and reference checkpoints take RGB; Keras weights files the dataset's channels
+        rgb = weights and not weights.endswith((".weights.h5", ".h5", ".hdf5"))
+        channels = 3 if rgb or info.channels == 3 else info.channels
         size = args.image_size or (32 if args.model == "SEResNetCIFAR" else 224)
     if args.per_replica_batch:
         args.batch_size = args.per_replica_batch * strategy.num_replicas_in_sync
@@ -584,7 +585,7 @@ def build_parser():
                     help="'none' (default: from scratch), 'imagenet', a preset name or a weights file. A preset or "
                     "reference checkpoint gets a new head for the dataset's classes; a .keras file (e.g. an earlier "
                     "run's model.keras) is trained further with its own input size and channels, and its own head "
-                    "when the classes match")
+                    "when the classes match; a .weights.h5 file must fit the model these flags build, head included")
     tr.add_argument("--dataset", required=True,
                     help="tfds name (imagenette, cifar10, tf_flowers...), an image folder "
                     "(<class>/*.jpg or train/ and validation/), or a folder of Fashion-MNIST idx files; "

@@ -60,7 +60,9 @@ def build_classifier(model, *, classes, weights=None, input_shape=None, dropout_
     `weights` (a model saved by `keras-senet train` or `model.save`), the
     saved model itself is the starting point: its input shape and channels,
     its weights, and its head when it already has `classes` outputs (else a
-    new head on its pooled features).
+    new head on its pooled features). A `.weights.h5` file holds weights
+    only: the model is built with these arguments, head included, and the
+    file must fit it (else a ValueError says what differs).
 
     Args:
         model: a constructor name from `keras_senet.MODELS`, "SEResNetCIFAR"
@@ -86,6 +88,9 @@ def build_classifier(model, *, classes, weights=None, input_shape=None, dropout_
         model = constructors[model]
     if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(".keras"):
         return _from_keras_file(os.fspath(weights), classes, input_shape, dropout_rate)
+    if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith((".weights.h5", ".h5", ".hdf5")):
+        # Keras weights of this very configuration, head included: train it further
+        return model(weights=weights, input_shape=input_shape, classes=classes, **options)
     if weights is None or classes == 1000:
         return model(weights=weights, input_shape=input_shape, classes=classes, **options)
     backbone = model(weights=weights, input_shape=input_shape, include_top=False, pooling="avg", **options)

@@ -196,3 +196,20 @@ def test_cli_finetunes_own_single_channel_model(tmp_path):
     assert len(saved.trainable_weights) == len(start.trainable_weights) > 10
     for a, b in zip(saved.trainable_weights, start.trainable_weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+def test_weights_file_of_a_single_channel_model_trains_further(tmp_path):
+    """A `.weights.h5` saved from a 1-channel model loads into the classifier
+    built with the same arguments, head included (a preset's new-head path
+    would drop it)."""
+    keras.utils.set_random_seed(1)
+    saved = keras_senet.SEResNetCIFAR(8, input_shape=(28, 28, 1), classes=10)
+    path = tmp_path / "run.weights.h5"
+    saved.save_weights(path)
+    model = training.build_classifier("SEResNetCIFAR", classes=10, weights=str(path), input_shape=(28, 28, 1),
+                                      depth=8)
+    assert len(model.weights) == len(saved.weights)
+    for a, b in zip(model.weights, saved.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    with pytest.raises(ValueError, match="does not fit model"):
+        training.build_classifier("SEResNetCIFAR", classes=5, weights=str(path), input_shape=(28, 28, 1), depth=8)
