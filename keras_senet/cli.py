@@ -396,15 +396,15 @@ def _train(args, undo):
     strategy = strategies.get_strategy(args.strategy)
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
-    weights = None if args.weights in (None, "none") else args.weights
-    source, info = training.load_source(args.dataset, args.train_split, args.data_dir)
-    val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
     finished = os.path.join(args.output, "model.keras")
     if os.path.exists(finished) and not os.path.isdir(os.path.join(args.output, "backup")):
         raise ValueError(
             f"`--output` {args.output} already holds a finished run ({finished}): pass another folder, or "
             "delete it to train again (a killed run, which has OUTPUT/backup, resumes with the same command)."
         )
+    weights = None if args.weights in (None, "none") else args.weights
+    source, info = training.load_source(args.dataset, args.train_split, args.data_dir)
+    val_source, val_info = training.load_source(args.dataset, args.val_split, args.data_dir)
     saved_shape = _saved_input_shape(weights)
     if saved_shape:  # fine-tuning one's own model: its input size and channels
         size, channels = args.image_size or saved_shape[0], saved_shape[-1]
@@ -608,8 +608,9 @@ def build_parser():
     tr.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default: the recipe's)")
     tr.add_argument("--label-smoothing", type=float, help="label smoothing (default: the recipe's)")
     tr.add_argument("--weight-decay", type=float, help="weight decay (default: the recipe's)")
-    tr.add_argument("--frozen-epochs", type=int, help="with --weights: the first N of --epochs train the new head only, on the frozen "
-                    "backbone (default 1)")
+    tr.add_argument("--frozen-epochs", type=int,
+                    help="with --weights: the first N of --epochs train the new head only, on the frozen backbone "
+                    "(default 1)")
     tr.add_argument("--depth", type=int, default=20, help="SEResNetCIFAR depth, 6n+2 (default 20)")
     tr.add_argument("--no-se", action="store_true", help="the same network without SE blocks (a baseline)")
     tr.add_argument("--limit", type=int, help="use the first N training images")

@@ -126,6 +126,14 @@ def test_train_rejects_unknown_model(tmp_path, capsys):
     assert code == 2 and "ResNet9000" in capsys.readouterr().err
 
 
+def test_train_refuses_to_overwrite_a_finished_run(tmp_path, capsys):
+    (tmp_path / "model.keras").write_bytes(b"a finished run's model")
+    code = main(["train", "--model", "SEResNetCIFAR", "--dataset", "fashion_mnist", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds a finished run" in err and str(tmp_path) in err
+    assert (tmp_path / "model.keras").read_bytes() == b"a finished run's model"  # untouched
+
+
 def test_train_rejects_bad_backup_freq(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--model", "SEResNet18", "--dataset", "fashion_mnist", "--output", str(tmp_path),

@@ -35,6 +35,42 @@ def test_training_batches_are_augmented_and_reproducible():
     assert not np.array_equal(other[0][0], first[0][0])
 
 
+def test_repeat_stream_depends_on_position_only():
+    """`repeat=True`: every iterator reads the same batches whatever was read
+    before (a plain `.repeat()` does not: its shuffle generator moves on with
+    each pass), skipping lands where an uninterrupted read is, and each epoch
+    is a new order holding every example once."""
+    labels = np.arange(40)  # example ids as labels
+    images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3)).astype("uint8")
+    source = tf.data.Dataset.from_tensor_slices((images, labels))
+    common = dict(training=True, image_size=8, batch_size=8, seed=3, deterministic=True, augment="cifar")
+
+    def read(dataset, count, consumed_before=0):
+        if consumed_before:  # an earlier iterator (an earlier fit, Keras' build pass) reads some batches
+            earlier = iter(dataset)
+            for _ in range(consumed_before):
+                next(earlier)
+        it = iter(dataset)
+        return [tuple(t.numpy() for t in next(it)) for _ in range(count)]
+
+    stream = make_dataset(source, repeat=True, **common)
+    assert int(stream.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+    fresh, after = read(stream, 15), read(stream, 15, consumed_before=7)
+    for (xa, ya), (xb, yb) in zip(fresh, after):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    for (xa, ya), (xb, yb) in zip(fresh[5:], read(stream.skip(5), 10)):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    epochs = [np.concatenate([y for _, y in fresh[i:i + 5]]) for i in (0, 5, 10)]
+    assert all(sorted(e.tolist()) == list(range(40)) for e in epochs)  # every example once per epoch
+    assert epochs[0].tolist() != epochs[1].tolist() != epochs[2].tolist()
+
+    # the finite dataset repeated by hand: an earlier iterator changes what the next one reads
+    plain = make_dataset(source, **common).repeat()
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(read(plain, 10), read(plain, 10, consumed_before=7)))
+
+
 def test_evaluation_is_the_reference_transform():
     source, images = _source(n=6)
     (x, y), = _batches(make_dataset(source, training=False, image_size=32, batch_size=8,
