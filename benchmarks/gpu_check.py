@@ -78,13 +78,20 @@ import tempfile
 import time
 import traceback
 
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = ("tensorflow", "jax", "torch", "timm")
+KERAS_BACKENDS = BACKENDS[:3]
+# Keras model -> the same architecture in timm (PyTorch), the reference. timm's resnet50 strides on
+# its 3x3 convs, keras.applications.ResNet50 on its 1x1s (4.09 vs 3.86 GMACs): a ratio to timm's
+# resnet50 is one to a slightly heavier baseline.
+TIMM_NAMES = {"ResNet50": "resnet50", "SEResNet50": "seresnet50", "SEResNeXt50": "seresnext50_32x4d",
+              "SEResNet101": "seresnet101", "SEResNeXt101": "seresnext101_32x4d", "SENet154": "senet154"}
+DATA_FORMATS = ("channels_last", "channels_first")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MODES = ("train", "infer")
 BASELINE = "ResNet50"  # keras.applications.ResNet50
 DEFAULT_MODELS = ("SEResNet50", "SEResNeXt50")
 CLASSES = 1000
-PACKAGES = ("keras", "numpy", "optree", "namex", "tensorflow", "jax", "jaxlib", "torch", "ml-dtypes", "h5py")
+PACKAGES = ("keras", "numpy", "optree", "namex", "tensorflow", "jax", "jaxlib", "torch", "timm", "ml-dtypes", "h5py")
 BAD_ARGUMENT = 2  # exit status for a rejected argument, as argparse's
 
 
@@ -100,8 +107,13 @@ def parse_args(argv=None):
         description="Images/s of keras_senet models against keras.applications.ResNet50 on each Keras backend, "
                     "float32 and mixed precision, training step and inference (see the module docstring).")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=None,
-                        help="Keras backends to measure, each in its own process (default: every one of "
+                        help="Keras backends to measure, each in its own process, and 'timm': the same "
+                             "architectures in PyTorch (timm's models, eager, SGD step with autocast for mixed "
+                             "precision), the reference (default: every one of "
                              f"{', '.join(BACKENDS)} that is installed)")
+    parser.add_argument("--data-format", choices=DATA_FORMATS, default="channels_last",
+                        help="Keras image data format (channels_first avoids the NHWC<->NCHW transposes of the "
+                             "torch backend); for timm, the memory format (default: channels_last)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="keras_senet constructor names to compare with keras.applications.ResNet50, which is "
                              f"always measured (default: {' '.join(DEFAULT_MODELS)})")
@@ -127,6 +139,7 @@ def parse_args(argv=None):
                         help="JSON file to write, replaced atomically (default: gpu_check.json)")
     # internal, for one backend's process: the JSON-lines file it appends to, and its deadline (time.time())
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-kind", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.size < 32:
@@ -139,8 +152,10 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- parent
 
 def installed_backends():
-    """The Keras backends whose framework is importable, without importing it."""
-    return [name for name in BACKENDS if importlib.util.find_spec(name) is not None]
+    """The Keras backends whose framework is importable, and timm where it and torch are, without
+    importing them."""
+    return [name for name in BACKENDS
+            if all(importlib.util.find_spec(m) is not None for m in ({name, "torch"} if name == "timm" else {name}))]
 
 
 def nvidia_smi():
@@ -182,8 +197,9 @@ def run_backend(backend, argv, share):
         lines = os.path.join(tmp, "results.jsonl")
         start = time.time()
         command = [sys.executable, os.path.abspath(__file__), *argv,
-                   "--worker", lines, "--deadline", str(start + share)]
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+                   "--worker", lines, "--worker-kind", backend, "--deadline", str(start + share)]
+        # timm's process runs Keras (for the synthetic data and the policy names) on torch
+        env = dict(os.environ, KERAS_BACKEND="torch" if backend == "timm" else backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
         try:
             code = subprocess.run(command, env=env, timeout=share).returncode
             status = "ok" if code == 0 else f"failed (exit status {code})"
@@ -313,7 +329,7 @@ def main(argv=None):
     report = {
         "tool": "benchmarks/gpu_check.py",
         "complete": False,
-        "settings": {"backends": backends, "baseline": f"keras.applications.{BASELINE}", "models": args.models,
+        "settings": {"backends": backends, "data_format": args.data_format, "baseline": f"keras.applications.{BASELINE}", "models": args.models,
                      "precisions": args.precisions, "modes": args.modes, "size": args.size, "classes": CLASSES,
                      "batch": {"train": args.batch, "infer": args.infer_batch}, "warmup": args.warmup,
                      "steps": args.steps, "time_limit_s": args.time_limit},
@@ -354,7 +370,7 @@ def backend_facts(backend, strategy):
     import keras
 
     facts = {"kind": "facts", "backend": backend, "keras": keras.__version__}
-    if backend == "torch":
+    if backend in ("torch", "timm"):
         import torch
 
         cuda = torch.cuda.is_available()
@@ -362,6 +378,10 @@ def backend_facts(backend, strategy):
                      device=torch.cuda.get_device_name(0) if cuda else "cpu", devices_used=1,
                      cudnn_benchmark=torch.backends.cudnn.benchmark,
                      conv_tf32=torch.backends.cudnn.allow_tf32, matmul_tf32=torch.backends.cuda.matmul.allow_tf32)
+        if backend == "timm":
+            import timm
+
+            facts["timm"] = timm.__version__
     elif backend == "jax":
         import jax
 
@@ -391,7 +411,7 @@ class PeakMemory:
         self.scope = "process" if backend == "jax" else "measurement"
 
     def reset(self):
-        if self.backend == "torch":
+        if self.backend in ("torch", "timm"):
             import torch
 
             if torch.cuda.is_available():
@@ -403,7 +423,7 @@ class PeakMemory:
                 tf.config.experimental.reset_memory_stats("GPU:0")
 
     def peak_mb(self):
-        if self.backend == "torch":
+        if self.backend in ("torch", "timm"):
             import torch
 
             return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
@@ -419,22 +439,27 @@ class PeakMemory:
         return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
 
 
-def build(name, size):
+def image_shape(args):
+    """One image's shape: PyTorch's (timm's) is always (C, H, W), channels_last being a memory format."""
+    if args.data_format == "channels_first" or args.worker_kind == "timm":
+        return (3, args.size, args.size)
+    return (args.size, args.size, 3)
+
+
+def build(name, args):
     import keras
 
     import keras_senet
 
     if name == BASELINE:
-        return keras.applications.ResNet50(weights=None, input_shape=(size, size, 3), classes=CLASSES)
-    return getattr(keras_senet, name)(weights=None, input_shape=(size, size, 3), classes=CLASSES)
+        return keras.applications.ResNet50(weights=None, input_shape=image_shape(args), classes=CLASSES)
+    return getattr(keras_senet, name)(weights=None, input_shape=image_shape(args), classes=CLASSES)
 
 
-def measure(name, mode, data, args, strategy, memory):
-    """Builds, compiles, warms up and times one model; returns the result's fields."""
-    x, y = data[mode]
-    memory.reset()
+def keras_step(name, mode, x, y, args, strategy):
+    """One compiled Keras model's training or inference step."""
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = build(name, args.size)
+        model = build(name, args)
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     if mode == "train":
         def step():
@@ -442,6 +467,58 @@ def measure(name, mode, data, args, strategy, memory):
     else:
         def step():
             return model.predict_on_batch(x)  # numpy: waits for the device
+    return model.count_params(), bool(model.jit_compile), step
+
+
+def timm_step(name, mode, x, y, args):
+    """The same step for timm's model of the same architecture, as a PyTorch user writes it: SGD,
+    cross-entropy, autocast (with loss scaling for float16) for the mixed policies."""
+    import timm
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    memory_format = torch.channels_last if args.data_format == "channels_last" else torch.contiguous_format
+    model = timm.create_model(TIMM_NAMES[name], num_classes=CLASSES).to(device, memory_format=memory_format)
+    x = x.to(memory_format=memory_format)
+    policy = keras_policy()
+    dtype = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}.get(policy)
+    autocast = (lambda: torch.autocast(device, dtype=dtype)) if dtype else contextlib.nullcontext
+    if mode == "train":
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                loss = torch.nn.functional.cross_entropy(model(x), y.long())
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            return float(loss)  # waits for the device
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad(), autocast():
+                return model(x).float().cpu().numpy()
+    return sum(p.numel() for p in model.parameters()), False, step
+
+
+def keras_policy():
+    import keras
+
+    return keras.mixed_precision.global_policy().name
+
+
+def measure(name, mode, data, args, strategy, memory):
+    """Builds, compiles, warms up and times one model; returns the result's fields."""
+    x, y = data[mode]
+    memory.reset()
+    if args.worker_kind == "timm":
+        parameters, jit, step = timm_step(name, mode, x, y, args)
+    else:
+        parameters, jit, step = keras_step(name, mode, x, y, args, strategy)
     start = time.perf_counter()
     out = first_out = step()
     first = time.perf_counter() - start
@@ -459,11 +536,11 @@ def measure(name, mode, data, args, strategy, memory):
     # float16 overflow). Later losses may diverge (SGD repeating one batch of random labels): reported only.
     finite = math.isfinite(first_out) if mode == "train" else bool(_all_finite(out))
     result = {"batch": int(x.shape[0]), "replicas": replicas, "images_per_step": images,
-              "jit_compile": bool(model.jit_compile), "first_step_s": round(first, 3),
+              "jit_compile": jit, "first_step_s": round(first, 3),
               "step_s": times,
               "images_per_s": {"median": statistics.median(speeds), "min": min(speeds), "max": max(speeds)},
               "peak_memory_mb": memory.peak_mb(), "peak_memory_scope": memory.scope,
-              "outputs_finite": finite, "parameters": model.count_params()}
+              "outputs_finite": finite, "parameters": parameters}
     if mode == "train":
         # None for a loss that is not finite: JSON has no NaN
         result.update(first_loss=first_out if math.isfinite(first_out) else None,
@@ -486,7 +563,7 @@ def synthetic_data(args):
     data = {}
     for mode in MODES:
         batch = batch_size(args, mode)
-        x = rng.uniform(-1, 1, size=(batch, args.size, args.size, 3)).astype("float32")
+        x = rng.uniform(-1, 1, size=(batch, *image_shape(args))).astype("float32")
         y = rng.integers(0, CLASSES, size=(batch,)).astype("int32")
         data[mode] = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
     return data
@@ -495,7 +572,7 @@ def synthetic_data(args):
 def worker(args):
     """Measures every model, precision and mode on this process's backend,
     appending one JSON line per result to the file `args.worker`."""
-    backend = os.environ["KERAS_BACKEND"]
+    backend = args.worker_kind
     import keras
 
     import keras_senet
@@ -505,8 +582,13 @@ def worker(args):
     unknown = [m for m in args.models if m not in names]
     if unknown:
         return bad_argument(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(names)}")
-    if keras.backend.backend() != backend:
-        raise RuntimeError(f"KERAS_BACKEND={backend} but Keras runs {keras.backend.backend()}")
+    if backend == "timm" and any(m not in TIMM_NAMES for m in args.models):
+        return bad_argument(f"--models: timm has no equivalent here for "
+                            f"{', '.join(m for m in args.models if m not in TIMM_NAMES)}; choose from "
+                            f"{', '.join(TIMM_NAMES)} or leave timm out of --backends")
+    if keras.backend.backend() != os.environ["KERAS_BACKEND"]:
+        raise RuntimeError(f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} but Keras runs {keras.backend.backend()}")
+    keras.config.set_image_data_format(args.data_format)
     strategy = None
     if backend == "tensorflow":
         import tensorflow as tf
