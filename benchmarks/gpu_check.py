@@ -37,6 +37,14 @@ share (judged by the measurements before) and is stopped at the end of it,
 keeping what it measured. The JSON file is rewritten (atomically) after each
 backend, so a run cut short still leaves valid, partial results.
 
+With `--backends ... timm` it also measures the same architectures in PyTorch
+through timm (resnet50, seresnet50, seresnext50_32x4d: the reference the
+weights come from), as a PyTorch user runs them: eager, SGD, cross-entropy,
+`torch.autocast` (and loss scaling for float16) for the mixed policies, the
+memory format from --data-format. `--data-format channels_first` runs the
+Keras models in NCHW, which spares the torch backend a transpose around every
+convolution.
+
 The check also records whether TensorFlow was imported in the jax and torch
 processes (keras_senet must run there without it), whether each backend ran
 on the GPU when nvidia-smi shows one, and whether the first loss and the
@@ -44,6 +52,7 @@ outputs are finite; it exits 1 when a check, a measurement or a backend's
 process failed (not for what the time limit left unmeasured).
 
     python benchmarks/gpu_check.py                          # every backend installed, ~5 min
+    python benchmarks/gpu_check.py --backends jax torch timm --precisions float32 mixed_bfloat16
     python benchmarks/gpu_check.py --backends jax --precisions float32 mixed_bfloat16 --steps 5
     python benchmarks/gpu_check.py --size 64 --batch 2 --steps 2 --warmup 1 --models SEResNet50  # CPU smoke
 

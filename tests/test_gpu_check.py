@@ -123,3 +123,32 @@ def test_ratios_are_over_resnet50_and_float32_of_the_same_backend_and_mode():
     gpu_check.add_ratios(results)
     assert [r["ratio_to_resnet50"] for r in results] == [1.0, 0.8, 1.0, 0.72, None, None]
     assert [r["speedup_vs_float32"] for r in results] == [None, None, 2.5, 2.25, None, None]
+
+
+def test_timm_reference_and_channels_first(tmp_path):
+    # timm's process measures timm's own models (the parameter counts are
+    # timm's: seresnext50_32x4d 27,559,896, no BatchNorm statistics counted
+    # and resnet50 without the conv biases of keras.applications' ResNet50),
+    # and --data-format channels_first runs the Keras models in NCHW.
+    output = tmp_path / "check.json"
+    out = run("--backends", "torch", "timm", "--data-format", "channels_first", "--size", "32", "--batch", "2",
+              "--steps", "1", "--warmup", "1", "--models", "SEResNeXt50", "--precisions", "float32",
+              "--modes", "infer", "--output", str(output))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert report["settings"]["data_format"] == "channels_first" and report["problems"] == []
+    params = {(r["backend"], r["model"]): r["parameters"] for r in report["results"]}
+    assert params[("timm", "SEResNeXt50")] == 27_559_896
+    assert params[("timm", "ResNet50")] == 25_557_032
+    # Keras counts BatchNorm's moving statistics too, 2 per channel: stem 64, then per stage
+    # blocks x (width + width + 4 x filters) + the projection's 4 x filters, width = 2 x filters
+    channels = 64 + sum(n * (4 * f + 4 * f) + 4 * f for n, f in zip((3, 4, 6, 3), (64, 128, 256, 512)))
+    assert params[("torch", "SEResNeXt50")] == 27_559_896 + 2 * channels
+    assert params[("torch", "ResNet50")] == RESNET50_PARAMETERS
+    assert report["backends"]["timm"]["timm"]
+
+
+def test_timm_rejects_a_model_it_has_no_equivalent_for(tmp_path):
+    out = run("--backends", "timm", "--models", "SEMobileNet", "--output", str(tmp_path / "c.json"))
+    assert out.returncode == 2 and "--models: timm has no equivalent" in out.stderr
+    assert not (tmp_path / "c.json").exists()
