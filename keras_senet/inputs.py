@@ -259,12 +259,60 @@ def imagenet_class_index():
     return _CLASS_INDEX
 
 
+# Label sets by head width, as timm infers them (no other ImageNet subset has
+# these widths): name and file (WordNet id <TAB> first lemma per line, in
+# class-index order; the files say where their lists come from).
+IMAGENET_LABEL_SETS = {
+    1000: ("ImageNet-1k", None),
+    11821: ("ImageNet-12k", "imagenet12k_classes.txt"),
+    11221: ("ImageNet-21K-P", "imagenet21k_miil_classes.txt"),
+}
+_LABELS = {}
+
+
+def imagenet_labels(classes):
+    """The (WordNet id, name) of each class of an ImageNet head.
+
+    Args:
+        classes: the head's width: 1000 (ImageNet-1k), 11821 (ImageNet-12k,
+            timm's `*.sw_in12k` presets) or 11221 (ImageNet-21K-P, timm's
+            `*.miil_in21k` presets).
+
+    Returns:
+        A tuple of `classes` (wnid, name) pairs, by class index; names are the
+        first WordNet lemma with spaces as underscores (Keras' ImageNet-1k
+        names follow the same rule).
+
+    Raises:
+        ValueError: for any other width.
+    """
+    if classes not in IMAGENET_LABEL_SETS:
+        raise ValueError(
+            f"No ImageNet class names for {classes} classes: they exist for "
+            + ", ".join(f"{n} ({name})" for n, (name, _) in IMAGENET_LABEL_SETS.items())
+            + ". Pass the model's own class names instead."
+        )
+    if classes not in _LABELS:
+        file = IMAGENET_LABEL_SETS[classes][1]
+        if file is None:
+            index = imagenet_class_index()
+            labels = [tuple(index[str(i)]) for i in range(classes)]
+        else:
+            with open(os.path.join(os.path.dirname(CLASS_INDEX_PATH), file)) as f:
+                labels = [tuple(line.rstrip("\n").split("\t")) for line in f if not line.startswith("#")]
+        if len(labels) != classes:  # a damaged installation, not a user error
+            raise RuntimeError(f"{file} lists {len(labels)} classes, not {classes}; reinstall keras-senet")
+        _LABELS[classes] = tuple(labels)
+    return _LABELS[classes]
+
+
 def top_k(scores, class_names=None, k=5):
     """The `k` best classes of each row of `scores`.
 
     Args:
         scores: (batch, classes) probabilities or logits.
-        class_names: names by index; None: ImageNet-1k's (1000 classes).
+        class_names: names by index; None: ImageNet's, chosen by the
+            number of classes (see `imagenet_labels`).
         k: classes per example.
 
     Returns:
@@ -275,12 +323,12 @@ def top_k(scores, class_names=None, k=5):
     if scores.ndim != 2:
         raise ValueError(f"Expected scores of shape (batch, classes). Received shape: {scores.shape}")
     if class_names is None:
-        if scores.shape[1] != 1000:
+        if scores.shape[1] not in IMAGENET_LABEL_SETS:
             raise ValueError(
-                f"The model has {scores.shape[1]} classes and no class names; ImageNet names need 1000."
+                f"The model has {scores.shape[1]} classes and no class names; ImageNet names exist for "
+                f"{', '.join(map(str, IMAGENET_LABEL_SETS))} classes."
             )
-        index = imagenet_class_index()
-        labels = [tuple(index[str(i)]) for i in range(1000)]
+        labels = imagenet_labels(scores.shape[1])
     else:
         if len(class_names) != scores.shape[1]:
             raise ValueError(f"{len(class_names)} class names for {scores.shape[1]} model outputs")

@@ -62,7 +62,8 @@ def built(tmp_path_factory):
 def test_sdist_and_wheel_hold_the_package_and_its_data(built):
     sdist, wheel, package = built
     data = [f for f in package if not f.endswith(".py")]
-    assert "keras_senet/models/imagenet_class_index.json" in data  # read by decode_predictions / top_k
+    for labels in ("imagenet_class_index.json", "imagenet12k_classes.txt", "imagenet21k_miil_classes.txt"):
+        assert "keras_senet/models/" + labels in data  # read by decode_predictions / top_k
 
     with tarfile.open(sdist) as tar:
         in_sdist = {name.partition("/")[2] for name in tar.getnames()}

@@ -2,9 +2,10 @@
 
 The checks and their error texts follow keras.applications, so that code
 written against `keras.applications.ResNet50` behaves the same here.
-`decode_predictions` reads the class index shipped in this package (the
-1000 ImageNet-1k synsets in their standard sorted order, with their first
-WordNet lemma), so it works offline.
+`decode_predictions` reads the class lists shipped in this package (the
+1000 ImageNet-1k synsets in their standard sorted order, and the ImageNet-12k
+and ImageNet-21K-P lists of timm's larger heads, each with its first WordNet
+lemma), so it works offline.
 """
 
 import warnings
@@ -12,7 +13,7 @@ import warnings
 import keras
 
 from keras_senet.inputs import (  # noqa: F401
-    IMAGENET_MEAN, IMAGENET_STD, InputTransform, attach, fit_to_input, resize_center_crop, top_k,
+    IMAGENET_LABEL_SETS, IMAGENET_MEAN, IMAGENET_STD, InputTransform, attach, fit_to_input, resize_center_crop, top_k,
 )
 
 
@@ -29,10 +30,14 @@ def check_arguments(weights, include_top, classes, pooling, classifier_activatio
         ValueError: naming the argument and the received value.
     """
     pretrained = weights.kind == "preset"
-    if pretrained and include_top and classes != 1000:
+    if pretrained:
+        from keras_senet.weights.presets import PRESETS
+
+        expected = PRESETS[weights.preset]["classes"]  # 1000, or 11821 for ImageNet-12k heads
+    if pretrained and include_top and classes != expected:
         raise ValueError(
             f"If using `weights='{weights.preset}'` with `include_top=True`, "
-            f"`classes` should be 1000. Received: classes={classes}"
+            f"`classes` should be {expected}. Received: classes={classes}"
         )
     if pooling not in (None, "avg", "max"):
         raise ValueError(
@@ -182,23 +187,32 @@ def preprocess_input(x, data_format=None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
 def decode_predictions(preds, top=5):
     """Decode ImageNet predictions, as keras.applications does, offline.
 
+    Also decodes the ImageNet-12k (11,821 classes) and ImageNet-21K-P (11,221)
+    heads of timm's `*.sw_in12k` / `*.miil_in21k` presets, chosen by width as
+    timm does (`keras_senet.inputs.imagenet_labels`).
+
     Args:
-        preds: array of shape (batch, 1000), probabilities or logits.
+        preds: array of shape (batch, classes) with classes 1000, 11821 or
+            11221; probabilities or logits.
         top: how many classes to return per example.
 
     Returns:
         A list (one per example) of lists of (wnid, name, score) tuples,
         highest score first.
 
+    Raises:
+        ValueError: for another shape.
+
     Example:
         >>> decode_predictions(model.predict(x), top=3)[0][0]
         ('n01440764', 'tench', 0.87)
     """
     preds = keras.ops.convert_to_numpy(preds)
-    if preds.ndim != 2 or preds.shape[1] != 1000:
+    if preds.ndim != 2 or preds.shape[1] not in IMAGENET_LABEL_SETS:
         raise ValueError(
             "`decode_predictions` expects a batch of predictions (i.e. a 2D "
-            "array of shape (samples, 1000)). "
+            "array of shape (samples, 1000)), or (samples, 11821) / (samples, 11221) "
+            "for ImageNet-12k / ImageNet-21K-P heads. "
             f"Received array with shape: {preds.shape}"
         )
     return [[entry[1:] for entry in row] for row in top_k(preds, k=top)]

@@ -42,3 +42,29 @@ def test_decode_predictions_offline():
 def test_decode_predictions_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"shape \(samples, 1000\).*\(2, 10\)"):
         decode_predictions(np.zeros((2, 10)))
+
+
+@pytest.mark.parametrize("subset, classes", [("imagenet-12k", 11821), ("imagenet-21k-miil", 11221)])
+def test_decode_predictions_of_larger_heads_matches_timms_lists(subset, classes):
+    # timm's own lists (timm/data/_info, read by its ImageNetInfo) are the reference
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo(subset)
+    wnids, lemmas = info.label_names(), info.label_descriptions()
+    assert len(wnids) == classes
+    chosen = [0, 1, 4321, classes - 1]
+    preds = np.zeros((len(chosen), classes), "float32")
+    for row, index in enumerate(chosen):
+        preds[row, index] = 1.0
+    for index, decoded in zip(chosen, decode_predictions(preds, top=1)):
+        wnid, name, score = decoded[0]
+        assert wnid == wnids[index] and score == 1.0
+        assert name == lemmas[index].split(",")[0].replace(" ", "_")
+    # and every class, through the same table decode_predictions reads
+    labels = keras_senet.inputs.imagenet_labels(classes)
+    assert [w for w, _ in labels] == list(wnids)
+
+
+def test_top_k_without_names_rejects_an_unknown_width():
+    with pytest.raises(ValueError, match="500 classes and no class names; ImageNet names exist for 1000, 11821, 11221"):
+        keras_senet.inputs.top_k(np.zeros((1, 500)))
