@@ -24,14 +24,15 @@ Writes benchmarks/results.json, .md (tables) and .png (chart), or --output.
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # keras_senet from this checkout
+
+from keras_senet.bench import alternate, cpu_name, summary  # noqa: E402,F401  (the one timing code; grouped_conv.py reads them here)
 
 # name: (candidate, baseline, target ratio for batch-1 graph latency or None)
 PAIRS = {
@@ -62,45 +63,6 @@ def build(spec, size, channels=3):
     name, _, variant = spec.partition("[")
     options = {"variant": variant.rstrip("]")} if variant else {}
     return keras_senet.MODELS[name](weights=None, input_shape=shape, **options)
-
-
-def cpu_name():
-    """The CPU model and its vector extensions: int8 speed depends on them
-    (LiteRT's int8 SE-ResNet-50 was 3.3x faster than fp32 on a CPU with
-    VNNI, 1.1x on one with AVX2 only)."""
-    model, flags = platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{model} ({', '.join(isa)})" if isa else model
-
-
-def summary(times):
-    ms = [1000 * t for t in times]
-    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
-
-
-def alternate(fns, warmup, repeats):
-    """Time the callables in turn, `repeats` rounds after `warmup` rounds."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - start)
-    return [summary(t) for t in times]
 
 
 def compare(name, a, b, results, target=None, at_least=False, **extra):

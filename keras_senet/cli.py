@@ -7,6 +7,7 @@
     keras-senet predict cat.jpg --model SEResNet50      top-5 ImageNet classes
     keras-senet export SEResNet50 --format tflite --quantize float16 --output m.tflite
     keras-senet train --model SEResNet50 --weights imagenet --dataset imagenette --epochs 5 --output run
+    keras-senet bench SEResNeXt50 --batch 8        latency on each execution path installed
 """
 
 import argparse
@@ -293,6 +294,42 @@ def cmd_export(args):
         print(f"keras-senet export: top-1 agreement {report.top1_agreement:.1%} with Keras is below "
               f"--min-agreement {args.min_agreement:.0%}; {args.output} was written but is not faithful "
               "(int8: calibrate on more, representative images)", file=sys.stderr)
+        return 1
+
+
+def _bench_paths(value):
+    """--paths: comma-separated names from keras_senet.bench.PATHS."""
+    from keras_senet.bench import PATHS
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PATHS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown path {unknown[0]!r} in {value!r}; choose from {','.join(PATHS)}"
+                                         if unknown else f"no path in {value!r}; choose from {','.join(PATHS)}")
+    return names
+
+
+def cmd_bench(args):
+    from keras_senet import bench
+
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise ValueError(f"--json: folder {os.path.dirname(os.path.abspath(args.json))} does not exist")
+    try:
+        report = bench.bench(args.model, batch=args.batch, paths=args.paths, image_size=args.image_size,
+                             weights=None if args.weights == "none" else args.weights, warmup=args.warmup, repeats=args.repeats, threads=args.threads,
+                             progress=True, quiet=lambda: _native_logs_hidden(not args.verbose))
+    except ValueError as error:  # bench names its keyword arguments: name the flags instead
+        message = str(error)
+        for keyword, flag in (("`model`", "MODEL|FILE"), ("`paths`", "--paths"), ("`image_size`", "--image-size"),
+                              ("`weights`", "--weights"), ("`batch`", "--batch"), ("`warmup`", "--warmup"),
+                              ("`repeats`", "--repeats"), ("`threads`", "--threads")):
+            message = message.replace(keyword, flag)
+        raise ValueError(message) from error
+    print(report.table())
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(report.to_json())
+    if any(row.status == "wrong" or row.status.startswith("failed") for row in report.rows):
         return 1
 
 
@@ -651,6 +688,40 @@ def build_parser():
                          help="run timm on the same random input and print the logit difference (needs torch, timm)")
     convert.add_argument("--input-size", type=int, default=224, help="input side for --validate (default 224)")
     convert.set_defaults(func=cmd_convert)
+
+    from keras_senet.bench import PATHS, TOLERANCE
+
+    bn = sub.add_parser(
+        "bench",
+        help="time a model on every execution path installed (TF graph, XLA, LiteRT, ONNX Runtime, JAX, PyTorch)",
+        description="Latency and throughput of one model on each execution path, on this machine: rounds "
+        "alternate across the paths (so drift hits all), each path reports its median, min-max, images/s "
+        "(batch / median) and first call (tracing, compilation). Before timing, each path's output is compared "
+        f"with the Keras model's on the same input; a path off by more than {TOLERANCE:g} of the largest "
+        "|output| is marked wrong and never recommended. TensorFlow, onnxruntime, LiteRT and PyTorch get the "
+        "same threads; JAX is pinned to that many cores. Exit status 1 when a path failed or was wrong.",
+    )
+    bn.add_argument("model", metavar="MODEL|FILE",
+                    help="a constructor name (e.g. SEResNet50; random weights unless --weights), a .keras file "
+                    "(every path), a .tflite file (litert only), an .onnx file (onnx only) or a SavedModel folder "
+                    "(graph only). A .weights.h5 file has no architecture: give the name and --weights FILE")
+    bn.add_argument("--batch", type=_positive, default=1, help="images per call (default 1)")
+    bn.add_argument("--paths", type=_bench_paths,
+                    help=f"comma-separated, from {','.join(PATHS)} (default: every path the model allows; those "
+                    "whose package is missing are listed as not installed). litert: float32 .tflite in LiteRT with "
+                    "XNNPACK; onnx: onnxruntime; jax, torch: Keras' JAX / PyTorch backend in a worker process")
+    bn.add_argument("--image-size", type=_positive,
+                    help="square input side (default: the model's own; needed for a model that takes any size)")
+    bn.add_argument("--weights", default="none",
+                    help="for a constructor name: 'none' (default: random weights, the same speed), 'imagenet', "
+                    "a preset name or a .weights.h5 file")
+    bn.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    bn.add_argument("--repeats", type=_positive, default=10,
+                    help="timed rounds (default 10); each path's median is over them")
+    bn.add_argument("--threads", type=_positive,
+                    help="threads for every runtime (default: all cores)")
+    bn.add_argument("--json", help="also write the report to this JSON file (every round's time, in ms)")
+    bn.set_defaults(func=cmd_bench)
     return parser
 
 
