@@ -37,3 +37,14 @@ def timm_logits(model, images_nhwc):
 
 def state_dict_arrays(model):
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def shallow_twin(arch, **kwargs):
+    """This package's SE-ResNet row `arch` (a key of se_resnet.ARCHS) one
+    block per stage deep, the twin of timm's model built with
+    layers=(1, 1, 1, 1): every kind of layer the row has, in a fraction of
+    the time. `kwargs` go to the builder (input_shape, classes, ...)."""
+    from keras_senet.models import se_resnet
+
+    row = dict(se_resnet.ARCHS[arch], depths=(1, 1, 1, 1))
+    return se_resnet.SEResNet(**row, default_variant=row.pop("variant"), arch=arch, **kwargs)

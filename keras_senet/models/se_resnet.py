@@ -11,6 +11,14 @@ Built to load the reference checkpoints with no architectural change:
   strides on its 3x3 conv; the SE width C / r is rounded to a multiple of 8
   (it differs from C // r only for 64-channel basic blocks: 8, not 4).
 SE-ResNeXt and SENet-154 stride on the grouped 3x3 in both variants.
+The ResNet-D rows (timm's `seresnet152d`, `seresnext26d_32x4d`, ...; He et
+al., "Bag of Tricks for Image Classification with Convolutional Neural
+Networks", CVPR 2019) use a deep stem of three 3x3 convs (`deep`: 32-32-64;
+`deep_tiered`, timm's "t": 24-32-64) and project strided shortcuts with a
+2x2 average pool and a 1x1 conv. The "aa" rows (timm's `seresnextaa*`) are
+anti-aliased as timm's `aa_layer=nn.AvgPool2d` makes them: the stem's
+max-pool becomes a 2x2/2 average pool and each strided 3x3 conv runs at
+stride 1, followed (after its ReLU) by a 2x2/2 average pool.
 PyTorch pads strided convs symmetrically while TF's "same" pads bottom/right
 more, so strided convs get an explicit ZeroPadding2D and "valid". BatchNorm
 uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
@@ -28,10 +36,15 @@ from keras_senet.weights import PRESETS, resolve_weights
 # One row per architecture. depths: blocks per stage (conv2..conv5).
 # groups / base_width: ResNeXt cardinality and width per group (64 = ResNet).
 # reduce_first: the first 1x1 conv is this many times narrower than the 3x3
-# (SENet-154). stem: "7x7" or "deep" (three 3x3 convs, stem_width wide,
-# then stem_out). down_kernel: kernel of strided projection shortcuts.
-# avg_down: project with avg-pool + 1x1 conv ("d" ResNets). variant: the
-# default, that of the constructor's default ImageNet weights.
+# (SENet-154). stem: "7x7", "deep" (three 3x3 convs, stem_width,
+# stem_width and stem_out wide) or "deep_tiered" (3/4 stem_width,
+# stem_width, stem_out). down_kernel: kernel of strided projection
+# shortcuts. avg_down: project with avg-pool + 1x1 conv ("d" ResNets).
+# aa: anti-aliased downsampling by 2x2 average pools (see the module
+# docstring). variant: the default, that of the constructor's default
+# ImageNet weights (the ResNet-D rows exist in timm's torchvision-style
+# layout only).
+_RESNET_D = dict(stem="deep", stem_width=32, stem_out=64, avg_down=True, variant="torch")
 ARCHS = {
     "se_resnet18": dict(block="basic", depths=(2, 2, 2, 2), variant="caffe"),
     "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), variant="caffe"),
@@ -45,9 +58,25 @@ ARCHS = {
         block="bottleneck", depths=(3, 8, 36, 3), groups=64, base_width=4, reduce_first=2,
         stem="deep", stem_width=64, stem_out=128, down_kernel=3, dropout=0.2, variant="caffe",
     ),
+    "se_resnet152d": dict(_RESNET_D, block="bottleneck", depths=(3, 8, 36, 3)),
+    "se_resnext26d": dict(_RESNET_D, block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4),
+    "se_resnext26t": dict(
+        _RESNET_D, block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4, stem="deep_tiered",
+    ),
+    "se_resnext101_32x8d": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, variant="torch"),
+    "se_resnext101_64x4d": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=64, base_width=4, variant="torch"),
+    "se_resnext101d_32x8d": dict(_RESNET_D, block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8),
+    "se_resnextaa101d_32x8d": dict(
+        _RESNET_D, block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, aa=True,
+    ),
+    "se_resnextaa201d_32x8d": dict(
+        _RESNET_D, block="bottleneck", depths=(3, 24, 36, 4), groups=32, base_width=8, aa=True,
+        stem_width=64, stem_out=128,
+    ),
 }
 
 VARIANTS = ("caffe", "torch")
+STEMS = ("7x7", "deep", "deep_tiered", "cifar")
 PLACEMENTS = ("standard", "pre", "post", "identity")
 STAGES = (2, 3, 4, 5)
 
@@ -75,16 +104,21 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
 
 
 def apply_stem(x, stem, stem_width, stem_out, pool, *, name="conv1"):
-    """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool; or, for
-    CIFAR-size images, one 3x3/1 conv and no pool."""
+    """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool (or, with
+    `pool="aa"`, a 2x2/2 average pool); or, for CIFAR-size images, one
+    3x3/1 conv and no pool."""
     if stem == "cifar":
         return apply_conv_bn(x, stem_out, 3, 1, name=name)
     if stem == "7x7":
         x = apply_conv_bn(x, stem_out, 7, 2, name=name)
     else:
-        x = apply_conv_bn(x, stem_width, 3, 2, name=name + "_1")
+        # timm's "tiered" deep stem narrows the first conv to 3/4
+        first = 3 * (stem_width // 4) if stem == "deep_tiered" else stem_width
+        x = apply_conv_bn(x, first, 3, 2, name=name + "_1")
         x = apply_conv_bn(x, stem_width, 3, 1, name=name + "_2")
         x = apply_conv_bn(x, stem_out, 3, 1, name=name + "_3")
+    if pool == "aa":  # timm replaces the max-pool by its aa_layer, AvgPool2d(2)
+        return layers.AveragePooling2D(2, name="pool1_pool")(x)
     # The input is post-ReLU (>= 0), so zero padding acts like PyTorch's
     # -inf padding. "ceil" pads bottom/right only: floor((H + 1 - 3) / 2) + 1
     # equals PyTorch's ceil-mode ceil((H - 3) / 2) + 1 for every H.
@@ -107,28 +141,39 @@ def apply_shortcut(x, filters, stride, down_kernel, avg_down, *, name):
     return apply_conv_bn(x, filters, kernel, stride, relu=False, name=name + "_0")
 
 
-def apply_basic_block(x, filters, stride, *, se, se_placement, variant, down_kernel, avg_down, name, **_):
+def apply_strided_conv_bn(x, filters, stride, groups=1, aa=False, *, name):
+    """A block's 3x3 conv + BN + ReLU at `stride`; with `aa` (anti-aliased,
+    timm's aa_layer=nn.AvgPool2d) at stride 1, then a 2x2/2 average pool."""
+    if not (aa and stride > 1):
+        return apply_conv_bn(x, filters, 3, stride, groups, name=name)
+    x = apply_conv_bn(x, filters, 3, 1, groups, name=name)
+    return layers.AveragePooling2D(2, name=name + "_aa")(x)
+
+
+def apply_basic_block(
+    x, filters, stride, *, se, se_placement, variant, down_kernel, avg_down, aa=False, name, **_,
+):
     """Two 3x3 convs with SE; output width `filters`."""
     shortcut = apply_shortcut(x, filters, stride, down_kernel, avg_down, name=name)
     if se and se_placement == "pre":
         x = se(name + "_se")(x)
-    y = apply_conv_bn(x, filters, 3, stride, name=name + "_1")
+    y = apply_strided_conv_bn(x, filters, stride, aa=aa, name=name + "_1")
     y = apply_conv_bn(y, filters, 3, relu=variant == "caffe", name=name + "_2")
     return _merge(y, shortcut, se, se_placement, name)
 
 
 def apply_bottleneck_block(
     x, filters, stride, *, groups, base_width, reduce_first, se, se_placement,
-    variant, down_kernel, avg_down, name,
+    variant, down_kernel, avg_down, aa=False, name,
 ):
     """1x1 -> 3x3 (grouped) -> 1x1 with SE; output width 4 * `filters`."""
     width = int(filters * base_width / 64) * groups
     shortcut = apply_shortcut(x, filters * 4, stride, down_kernel, avg_down, name=name)
     if se and se_placement == "pre":
         x = se(name + "_se")(x)
-    stride_in_1x1 = variant == "caffe" and groups == 1
+    stride_in_1x1 = variant == "caffe" and groups == 1 and not aa  # aa acts on the 3x3, as in timm
     y = apply_conv_bn(x, width // reduce_first, 1, stride if stride_in_1x1 else 1, name=name + "_1")
-    y = apply_conv_bn(y, width, 3, 1 if stride_in_1x1 else stride, groups, name=name + "_2")
+    y = apply_strided_conv_bn(y, width, 1 if stride_in_1x1 else stride, groups, aa, name=name + "_2")
     y = apply_conv_bn(y, filters * 4, 1, relu=False, name=name + "_3")
     return _merge(y, shortcut, se, se_placement, name)
 
@@ -159,6 +204,7 @@ def SEResNet(
     widths=(64, 128, 256, 512),
     down_kernel=1,
     avg_down=False,
+    aa=False,
     dropout=0.0,
     variant=None,
     default_variant="torch",
@@ -184,7 +230,13 @@ def SEResNet(
     of `ARCHS` and themselves as `reference` (what a preset's checkpoint
     converts into). Other arguments are documented on the constructors."""
     weights = resolve_weights(weights, arch)
+    if weights.kind == "preset" and classes == 1000:
+        # the keras.applications default stands for the preset's own head
+        # (11,821 classes for the ImageNet-12k presets)
+        classes = PRESETS[weights.preset]["classes"]
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    if stem not in STEMS:
+        raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}")
     if variant not in VARIANTS + (None,):
         raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
     if se_placement not in PLACEMENTS:
@@ -201,6 +253,8 @@ def SEResNet(
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=default_size, min_size=min_size, data_format=data_format, weights=weights
     )
+    if aa:
+        _check_aa_sides(input_shape, data_format, len(depths))
     preset = PRESETS[weights.preset] if weights.kind == "preset" else None
     if preset and variant not in (None, preset["variant"]):
         raise ValueError(
@@ -216,7 +270,7 @@ def SEResNet(
     se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio, **({"divisor": 8} if variant == "torch" else {}))
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
 
-    x = apply_stem(img_input, stem, stem_width, stem_out, "ceil" if variant == "caffe" else "pad")
+    x = apply_stem(img_input, stem, stem_width, stem_out, "aa" if aa else "ceil" if variant == "caffe" else "pad")
     apply_block = apply_basic_block if block == "basic" else apply_bottleneck_block
     for stage, (depth, filters) in enumerate(zip(depths, widths), start=2):
         for i in range(depth):
@@ -224,7 +278,7 @@ def SEResNet(
                 x, filters, 2 if (i == 0 and stage > 2) else 1,
                 groups=groups, base_width=base_width, reduce_first=reduce_first,
                 se=se if stage in se_stages else None, se_placement=se_placement,
-                variant=variant, down_kernel=down_kernel, avg_down=avg_down,
+                variant=variant, down_kernel=down_kernel, avg_down=avg_down, aa=aa,
                 name=f"conv{stage}_block{i + 1}",
             )
 
@@ -240,6 +294,27 @@ def SEResNet(
     return imagenet_utils.finish_model(
         input_tensor, img_input, x, name, weights, arch, transform, variant=variant, reference=reference
     )
+
+
+def _check_aa_sides(input_shape, data_format, stages):
+    """Anti-aliased rows halve by floor (the 2x2 average pools) on the
+    residual branch and by ceil (the shortcut's pool) on the shortcut, so an
+    odd side before a strided stage gives two sizes that cannot be added;
+    timm's models fail the same way. Say so before building."""
+    sides = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+    for side in sides:
+        if side is None:
+            continue
+        size = (side + 1) // 2 // 2  # stem conv (stride 2, padded), then the 2x2 pool
+        for stage in range(3, stages + 2):
+            if size % 2:
+                raise ValueError(
+                    f"`input_shape` {tuple(input_shape)} does not fit an anti-aliased (aa) model: a side of "
+                    f"{side} is {size} (odd) at the input of stage conv{stage}, whose residual branch halves "
+                    f"it to {size // 2} and whose shortcut to {(size + 1) // 2}. Use sides that stay even, e.g. "
+                    f"multiples of 32 (224, 256, 288, 320). Received: input_shape={input_shape!r}"
+                )
+            size //= 2
 
 
 BASE_DOCSTRING = """Instantiates the {title} architecture.
@@ -259,8 +334,9 @@ Args:
         least 32. Defaults to (224, 224, 3).
     pooling: with `include_top=False`: None (4D feature map), "avg" or
         "max" (global pooling to a 2D tensor).
-    classes: number of classes with `include_top=True` (1000 with ImageNet
-        weights).
+    classes: number of classes with `include_top=True`; with a preset, that
+        of its head (1000 for ImageNet-1k; 11,821 for the ImageNet-12k
+        presets, `*.sw_in12k`, which the default 1000 stands for).
     classifier_activation: activation of the top layer; None returns logits.
     name: the model's name.
     variant: "caffe" (the authors' released models) or "torch"
@@ -337,6 +413,44 @@ SENet154 = _constructor(
     "SENet154", "senet154", "SENet-154",
     "SE-ResNeXt-152 (64x4d) with a three-conv stem, 3x3 projection shortcuts "
     "and a first 1x1 conv half as wide as the 3x3; the ILSVRC 2017 winner.",
+)
+# ResNet-D and wide SE-ResNeXts, named after timm's models (seresnet152d,
+# seresnext101d_32x8d, ...) in keras.applications' CamelCase: "D" / "T" /
+# "AA" as capital suffixes and prefixes (like "V2"), the ResNeXt width
+# "32x8d" (groups x width per group, the ResNeXt paper's notation) after an
+# underscore, since SEResNeXt101 already means the 32x4d network.
+_D_NOTE = (
+    "ResNet-D (He et al., \"Bag of Tricks for Image Classification with Convolutional "
+    "Neural Networks\", CVPR 2019; timm's `{}`): a deep stem of three 3x3 convs ({}) and "
+    "2x2 average-pool + 1x1 conv projection shortcuts."
+)
+_AA_NOTE = (
+    " Anti-aliased (timm's `aa_layer=nn.AvgPool2d`): the stem pools by a 2x2/2 average and each "
+    "strided 3x3 conv runs at stride 1 before a 2x2/2 average pool; input sides must stay even "
+    "before each strided stage (e.g. multiples of 32), as in timm."
+)
+SEResNet152D = _constructor("SEResNet152D", "se_resnet152d", "SE-ResNet-152-D", _D_NOTE.format("seresnet152d", "32-32-64"))
+SEResNeXt26D = _constructor(
+    "SEResNeXt26D", "se_resnext26d", "SE-ResNeXt-26-D (32x4d)", _D_NOTE.format("seresnext26d_32x4d", "32-32-64")
+)
+SEResNeXt26T = _constructor(
+    "SEResNeXt26T", "se_resnext26t", "SE-ResNeXt-26-T (32x4d)",
+    _D_NOTE.format("seresnext26t_32x4d", "tiered: 24-32-64"),
+)
+SEResNeXt101_32x8d = _constructor("SEResNeXt101_32x8d", "se_resnext101_32x8d", "SE-ResNeXt-101 (32x8d)")
+SEResNeXt101_64x4d = _constructor("SEResNeXt101_64x4d", "se_resnext101_64x4d", "SE-ResNeXt-101 (64x4d)")
+SEResNeXt101D_32x8d = _constructor(
+    "SEResNeXt101D_32x8d", "se_resnext101d_32x8d", "SE-ResNeXt-101-D (32x8d)",
+    _D_NOTE.format("seresnext101d_32x8d", "32-32-64"),
+)
+SEResNeXtAA101D_32x8d = _constructor(
+    "SEResNeXtAA101D_32x8d", "se_resnextaa101d_32x8d", "anti-aliased SE-ResNeXt-101-D (32x8d)",
+    _D_NOTE.format("seresnextaa101d_32x8d", "32-32-64") + _AA_NOTE,
+)
+SEResNeXtAA201D_32x8d = _constructor(
+    "SEResNeXtAA201D_32x8d", "se_resnextaa201d_32x8d", "anti-aliased SE-ResNeXt-201-D (32x8d)",
+    _D_NOTE.format("seresnextaa201d_32x8d", "64-64-128") + _AA_NOTE
+    + " Stages of 3, 24, 36 and 4 blocks.",
 )
 
 

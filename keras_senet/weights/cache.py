@@ -101,7 +101,7 @@ def reference_model(name, reference):
     """The full model (classifier, any input size) preset `name` converts into."""
     _check_reference(name, reference)
     options = TIMM_ARCHS[PRESETS[name]["timm_model"]][1]
-    return reference(weights=None, input_shape=(None, None, 3), **options)
+    return reference(weights=None, input_shape=(None, None, 3), classes=PRESETS[name]["classes"], **options)
 
 
 def _check_reference(name, reference):

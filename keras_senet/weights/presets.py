@@ -9,10 +9,15 @@ variant, `arch` (the constructor's ARCHS key), source `urls` tried in order
 (safetensors from the Hugging Face Hub first where it exists, then the
 original PyTorch release, whose file name carries a SHA-256 prefix), the
 evaluation that produced the reference ImageNet-1k validation accuracy
-published by timm (results/results-imagenet.csv at commit 0173a139) as an
+published by timm (`top1`, `top5`; `results`: which results/results-
+imagenet.csv, commit 0173a139 unless a preset names a later one) as an
 `InputTransform` (`transform`): size (the models are global-pooled, so they
-run at any size; newer presets were evaluated at 288), crop fraction,
-interpolation, mean and std.
+run at any size; newer presets were evaluated at their test size), crop
+fraction, interpolation, mean and std. `train_size` and `test_size` are
+timm's pretrained config's `input_size` and `test_input_size` (its default).
+`classes`: the head's width, 1000 (ImageNet-1k) or 11821 (ImageNet-12k, the
+`*.sw_in12k` presets, which have no ImageNet-1k accuracy: `top1` and `top5`
+are NaN).
 """
 
 from keras_senet.inputs import IMAGENET_MEAN, IMAGENET_STD, InputTransform
@@ -35,6 +40,14 @@ TIMM_ARCHS = {
     "seresnext50_32x4d": ("SEResNeXt50", dict(variant="torch")),
     "seresnext101_32x4d": ("SEResNeXt101", dict(variant="torch")),
     "senet154": ("SENet154", dict(variant="torch")),
+    "seresnet152d": ("SEResNet152D", dict(variant="torch")),
+    "seresnext26d_32x4d": ("SEResNeXt26D", dict(variant="torch")),
+    "seresnext26t_32x4d": ("SEResNeXt26T", dict(variant="torch")),
+    "seresnext101_32x8d": ("SEResNeXt101_32x8d", dict(variant="torch")),
+    "seresnext101_64x4d": ("SEResNeXt101_64x4d", dict(variant="torch")),
+    "seresnext101d_32x8d": ("SEResNeXt101D_32x8d", dict(variant="torch")),
+    "seresnextaa101d_32x8d": ("SEResNeXtAA101D_32x8d", dict(variant="torch")),
+    "seresnextaa201d_32x8d": ("SEResNeXtAA201D_32x8d", dict(variant="torch")),
     "mobilenetv3_large_100": ("SEMobileNetV3Large", dict(include_preprocessing=False)),
     "mobilenetv3_small_100": ("SEMobileNetV3Small", dict(include_preprocessing=False)),
 }
@@ -43,24 +56,45 @@ _HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 _GH = "https://github.com/rwightman/pytorch-image-models/releases/download/"
 _RSB = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
 _GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/"
+_TPU = _GH + "v0.1-tpu-weights/"
+_RESULTS = "results/results-imagenet.csv at 0173a139 (2023-06-06)"
+# the first results file that has seresnextaa201d_32x8d
+_RESULTS_2026 = "results/results-imagenet.csv at aa4b5850 (2026-08-08)"
+IMAGENET_12K_CLASSES = 11821  # timm's ImageNet-12k subset of ImageNet-22k
+NO_ACCURACY = float("nan")  # no ImageNet-1k head, no ImageNet-1k accuracy
+
+# constructor -> its ARCHS key (models/ sits above weights/: named here)
+_ARCH_OF = {
+    "SEMobileNetV3Large": "se_mobilenet_v3_large", "SEMobileNetV3Small": "se_mobilenet_v3_small",
+    "SEResNet18": "se_resnet18", "SEResNet34": "se_resnet34", "SEResNet50": "se_resnet50",
+    "SEResNet101": "se_resnet101", "SEResNet152": "se_resnet152", "SEResNeXt26": "se_resnext26",
+    "SEResNeXt50": "se_resnext50", "SEResNeXt101": "se_resnext101", "SENet154": "senet154",
+    "SEResNet152D": "se_resnet152d", "SEResNeXt26D": "se_resnext26d", "SEResNeXt26T": "se_resnext26t",
+    "SEResNeXt101_32x8d": "se_resnext101_32x8d", "SEResNeXt101_64x4d": "se_resnext101_64x4d",
+    "SEResNeXt101D_32x8d": "se_resnext101d_32x8d", "SEResNeXtAA101D_32x8d": "se_resnextaa101d_32x8d",
+    "SEResNeXtAA201D_32x8d": "se_resnextaa201d_32x8d",
+}
 
 
-def _preset(timm_model, urls, top1, top5, interpolation="bilinear", crop_pct=0.875, eval_size=224):
+def _preset(
+    timm_model, urls, top1, top5, interpolation="bilinear", crop_pct=0.875, eval_size=224, *,
+    train_size=224, test_size=None, classes=1000, results=_RESULTS,
+):
     constructor, options = TIMM_ARCHS[timm_model]
     variant = options.get("variant")
-    arch = {
-        "SEMobileNetV3Large": "se_mobilenet_v3_large", "SEMobileNetV3Small": "se_mobilenet_v3_small",
-        "SEResNet18": "se_resnet18", "SEResNet34": "se_resnet34", "SEResNet50": "se_resnet50",
-        "SEResNet101": "se_resnet101", "SEResNet152": "se_resnet152", "SEResNeXt26": "se_resnext26",
-        "SEResNeXt50": "se_resnext50", "SEResNeXt101": "se_resnext101", "SENet154": "senet154",
-    }[constructor]
     return dict(
-        constructor=constructor, arch=arch, variant=variant, timm_model=timm_model,
-        urls=tuple(urls), top1=top1, top5=top5,
+        constructor=constructor, arch=_ARCH_OF[constructor], variant=variant, timm_model=timm_model,
+        urls=tuple(urls), top1=top1, top5=top5, results=results, classes=classes,
+        train_size=train_size, test_size=test_size or train_size,
         # the evaluation that gave top1/top5; a model built with the preset
         # carries it (SE-MobileNetV3 with built-in preprocessing in "raw" mode)
         transform=InputTransform("torch", IMAGENET_MEAN, IMAGENET_STD, eval_size, crop_pct, interpolation),
     )
+
+
+def _hf(tag, *more):
+    """The Hugging Face Hub safetensors of timm's `<model>.<tag>`, then `more`."""
+    return [_HF.format(tag), *more]
 
 
 PRESETS = {
@@ -87,20 +121,20 @@ PRESETS = {
         "legacy_senet154", [_GH + "v0.1-weights/legacy_senet154-e9eb9fe6.pth"], 81.308, 95.492),
     "seresnet50.a1_in1k": _preset(
         "seresnet50", [_HF.format("seresnet50.a1_in1k"), _RSB + "seresnet50_a1_0-ffa00869.pth"],
-        81.102, 95.120, "bicubic", 1.0, 288),
+        81.102, 95.120, "bicubic", 1.0, 288, test_size=288),
     "seresnet50.a2_in1k": _preset(
         "seresnet50", [_HF.format("seresnet50.a2_in1k"), _RSB + "seresnet50_a2_0-850de0d9.pth"],
-        81.106, 95.222, "bicubic", 1.0, 288),
+        81.106, 95.222, "bicubic", 1.0, 288, test_size=288),
     "seresnet50.a3_in1k": _preset(
         "seresnet50", [_HF.format("seresnet50.a3_in1k"), _RSB + "seresnet50_a3_0-317ecd56.pth"],
-        77.028, 93.074, "bicubic", 0.95, 224),
+        77.028, 93.074, "bicubic", 0.95, 224, train_size=160, test_size=224),
     "seresnet50.ra2_in1k": _preset(
         "seresnet50", [_HF.format("seresnet50.ra2_in1k"), _GH + "v0.1-weights/seresnet50_ra_224-8efdb4bb.pth"],
-        81.284, 95.652, "bicubic", 0.95, 288),
+        81.284, 95.652, "bicubic", 0.95, 288, test_size=288),
     "seresnext50_32x4d.racm_in1k": _preset(
         "seresnext50_32x4d",
         [_HF.format("seresnext50_32x4d.racm_in1k"), _GH + "v0.1-weights/seresnext50_32x4d_racm-a304a460.pth"],
-        82.196, 96.148, "bicubic", 0.95, 288),
+        82.196, 96.148, "bicubic", 0.95, 288, test_size=288),
     "seresnext50_32x4d.gluon_in1k": _preset(
         "seresnext50_32x4d",
         [_HF.format("seresnext50_32x4d.gluon_in1k"), _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth"],
@@ -120,6 +154,45 @@ PRESETS = {
         "mobilenetv3_small_100",
         [_HF.format("mobilenetv3_small_100.lamb_in1k"), _GH + "v0.1-weights/mobilenetv3_small_100_lamb-266a294c.pth"],
         67.656, 87.636, "bicubic"),
+    # ResNet-D and wide SE-ResNeXts (timm/models/resnet.py). Evaluated at the
+    # test size, crop 1.0 / 0.95 as timm's results list them.
+    "seresnet152d.ra2_in1k": _preset(
+        "seresnet152d", _hf("seresnet152d.ra2_in1k", _GH + "v0.1-weights/seresnet152d_ra2-04464dd2.pth"),
+        84.360, 97.040, "bicubic", 1.0, 320, train_size=256, test_size=320),
+    "seresnext26d_32x4d.bt_in1k": _preset(
+        "seresnext26d_32x4d", _hf("seresnext26d_32x4d.bt_in1k", _GH + "v0.1-weights/seresnext26d_32x4d-80fa48a3.pth"),
+        78.814, 94.240, "bicubic", 0.95, 288, test_size=288),
+    "seresnext26t_32x4d.bt_in1k": _preset(
+        "seresnext26t_32x4d", _hf("seresnext26t_32x4d.bt_in1k", _GH + "v0.1-weights/seresnext26tn_32x4d-569cb627.pth"),
+        78.744, 94.312, "bicubic", 0.95, 288, test_size=288),
+    "seresnext101_32x8d.ah_in1k": _preset(
+        "seresnext101_32x8d", _hf("seresnext101_32x8d.ah_in1k", _TPU + "seresnext101_32x8d_ah-e6bc4c0a.pth"),
+        84.186, 96.874, "bicubic", 1.0, 288, test_size=288),
+    "seresnext101_64x4d.gluon_in1k": _preset(
+        "seresnext101_64x4d", _hf("seresnext101_64x4d.gluon_in1k", _GLUON + "gluon_seresnext101_64x4d-f9926f93.pth"),
+        80.896, 95.296, "bicubic"),
+    "seresnext101d_32x8d.ah_in1k": _preset(
+        "seresnext101d_32x8d", _hf("seresnext101d_32x8d.ah_in1k", _TPU + "seresnext101d_32x8d_ah-191d7b94.pth"),
+        84.358, 96.920, "bicubic", 1.0, 288, test_size=288),
+    "seresnextaa101d_32x8d.ah_in1k": _preset(
+        "seresnextaa101d_32x8d", _hf("seresnextaa101d_32x8d.ah_in1k", _TPU + "seresnextaa101d_32x8d_ah-83c8ae12.pth"),
+        84.566, 97.076, "bicubic", 1.0, 288, test_size=288),
+    # ImageNet-12k head; its transform is timm's config's (train size, crop 0.95)
+    "seresnextaa101d_32x8d.sw_in12k": _preset(
+        "seresnextaa101d_32x8d", _hf("seresnextaa101d_32x8d.sw_in12k"), NO_ACCURACY, NO_ACCURACY,
+        "bicubic", 0.95, 224, test_size=288, classes=IMAGENET_12K_CLASSES, results=None),
+    "seresnextaa101d_32x8d.sw_in12k_ft_in1k": _preset(
+        "seresnextaa101d_32x8d", _hf("seresnextaa101d_32x8d.sw_in12k_ft_in1k"),
+        86.484, 98.030, "bicubic", 1.0, 288, test_size=288),
+    "seresnextaa101d_32x8d.sw_in12k_ft_in1k_288": _preset(
+        "seresnextaa101d_32x8d", _hf("seresnextaa101d_32x8d.sw_in12k_ft_in1k_288"),
+        86.724, 98.176, "bicubic", 1.0, 320, train_size=288, test_size=320),
+    "seresnextaa201d_32x8d.sw_in12k": _preset(
+        "seresnextaa201d_32x8d", _hf("seresnextaa201d_32x8d.sw_in12k"), NO_ACCURACY, NO_ACCURACY,
+        "bicubic", 0.95, 320, train_size=320, test_size=384, classes=IMAGENET_12K_CLASSES, results=None),
+    "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384": _preset(
+        "seresnextaa201d_32x8d", _hf("seresnextaa201d_32x8d.sw_in12k_ft_in1k_384"),
+        87.304, 98.334, "bicubic", 1.0, 384, train_size=384, results=_RESULTS_2026),
 }
 
 # weights="imagenet": the most accurate preset of each architecture (its
@@ -134,6 +207,14 @@ DEFAULT_PRESETS = {
     "se_resnext50": "seresnext50_32x4d.racm_in1k",
     "se_resnext101": "seresnext101_32x4d.gluon_in1k",
     "senet154": "legacy_senet154.in1k",
+    "se_resnet152d": "seresnet152d.ra2_in1k",
+    "se_resnext26d": "seresnext26d_32x4d.bt_in1k",
+    "se_resnext26t": "seresnext26t_32x4d.bt_in1k",
+    "se_resnext101_32x8d": "seresnext101_32x8d.ah_in1k",
+    "se_resnext101_64x4d": "seresnext101_64x4d.gluon_in1k",
+    "se_resnext101d_32x8d": "seresnext101d_32x8d.ah_in1k",
+    "se_resnextaa101d_32x8d": "seresnextaa101d_32x8d.sw_in12k_ft_in1k_288",
+    "se_resnextaa201d_32x8d": "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384",
     "se_mobilenet_v3_large": "mobilenetv3_large_100.ra_in1k",
     "se_mobilenet_v3_small": "mobilenetv3_small_100.lamb_in1k",
 }

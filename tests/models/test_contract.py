@@ -19,7 +19,13 @@ ARGUMENTS = ["SEResNet18", "SEResNeXt26", "SEMobileNet", "SEMobileNetV2", "SEMob
 # shallower sibling; test_se_resnet / test_se_applications / tests/weights
 # check each row's counts and logits). On JAX and torch the networks beyond
 # ARGUMENTS run only with KERAS_SENET_ALL_MODELS=1 (CI time).
-DEEPER = {"SEResNet101", "SEResNet152", "SEResNeXt101", "SEDenseNet169", "SEDenseNet201"}
+DEEPER = {
+    "SEResNet101", "SEResNet152", "SEResNeXt101", "SEDenseNet169", "SEDenseNet201",
+    # ResNet-D / wide ResNeXt rows: SEResNeXt26D and SEResNeXt26T have their
+    # stems and shortcuts; test_se_resnet round-trips an anti-aliased one
+    "SEResNet152D", "SEResNeXt101_32x8d", "SEResNeXt101_64x4d", "SEResNeXt101D_32x8d",
+    "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d",
+}
 BUILT = [n if n in ARGUMENTS else pytest.param(n, marks=pytest.mark.sibling) for n in NAMES if n not in DEEPER]
 
 

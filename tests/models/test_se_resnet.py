@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from harness import forward
+from harness import assert_keras_round_trip, forward
+from timm_reference import shallow_twin
 
 import keras_senet
 from keras_senet import SEResNet50, model_info
@@ -28,6 +29,14 @@ REFERENCE_PARAMS = {
     ("SEResNeXt101", "torch"): 48_955_416,  # seresnext101_32x4d
     ("SENet154", "caffe"): 115_088_984,  # legacy_senet154
     ("SENet154", "torch"): 115_088_984,  # senet154
+    ("SEResNet152D", "torch"): 66_841_080,  # seresnet152d
+    ("SEResNeXt26D", "torch"): 16_809_512,  # seresnext26d_32x4d
+    ("SEResNeXt26T", "torch"): 16_806_976,  # seresnext26t_32x4d
+    ("SEResNeXt101_32x8d", "torch"): 93_569_048,  # seresnext101_32x8d
+    ("SEResNeXt101_64x4d", "torch"): 88_232_984,  # seresnext101_64x4d
+    ("SEResNeXt101D_32x8d", "torch"): 93_588_280,  # seresnext101d_32x8d
+    ("SEResNeXtAA101D_32x8d", "torch"): 93_588_280,  # seresnextaa101d_32x8d (the pools learn nothing)
+    ("SEResNeXtAA201D_32x8d", "torch"): 149_394_904,  # seresnextaa201d_32x8d
 }
 
 
@@ -190,3 +199,43 @@ def test_other_se_layers_plug_in():
 def test_se_option_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SEResNet50(weights=None, **kwargs)
+
+
+@pytest.mark.structure
+def test_resnet_d_stems_and_anti_aliasing():
+    """Stem widths as timm builds them (deep: 32-32-64, tiered: 24-32-64,
+    the 201-layer one 64-64-128) and timm's AvgPool2d anti-aliasing: the
+    stem pools by 2x2/2 average instead of the 3x3 max, strided 3x3 convs
+    run at stride 1 and a 2x2/2 average pool follows them."""
+    def widths(model):
+        return [model.get_layer(f"conv1_{i}_conv").filters for i in (1, 2, 3)]
+
+    assert widths(keras_senet.SEResNeXt26D(weights=None)) == [32, 32, 64]
+    assert widths(keras_senet.SEResNeXt26T(weights=None)) == [24, 32, 64]
+    plain = keras_senet.SEResNeXt26D(weights=None, include_top=False, input_shape=(97, 97, 3))
+    assert isinstance(plain.get_layer("pool1_pool"), keras.layers.MaxPooling2D)
+    assert plain.get_layer("conv3_block1_2_conv").strides == (2, 2)
+    assert isinstance(plain.get_layer("conv3_block1_0_pool"), keras.layers.AveragePooling2D)  # avg_down
+    aa = shallow_twin("se_resnextaa201d_32x8d", include_top=False, input_shape=(97, 97, 3))
+    assert widths(aa) == [64, 64, 128]
+    pool = aa.get_layer("pool1_pool")
+    assert isinstance(pool, keras.layers.AveragePooling2D) and pool.pool_size == pool.strides == (2, 2)
+    assert pool.output.shape[1] == 24  # 97 -> 49 (stem conv) -> 24 (floor, as timm's AvgPool2d(2))
+    assert aa.get_layer("conv3_block1_2_conv").strides == (1, 1)
+    assert aa.get_layer("conv3_block1_2_aa").output.shape[1] == 12
+    assert aa.get_layer("conv3_block1_2_conv").groups == 32
+    assert tuple(aa.get_layer("conv3_block1_2_conv").kernel.shape) == (3, 3, 16, 512)  # 32x8d at 128: 32 x 16
+    assert "conv2_block1_2_aa" not in {layer.name for layer in aa.layers}  # stride 1: no pool
+
+
+def test_anti_aliased_rows_refuse_odd_stage_sides():
+    # 100 -> 50 -> 25 at conv3: timm's model fails there too (12 vs 13 wide)
+    with pytest.raises(ValueError, match=r"`input_shape` \(100, 100, 3\) does not fit an anti-aliased.*25 \(odd\) "
+                                         r"at the input of stage conv3.*Received: input_shape=\(100, 100, 3\)"):
+        keras_senet.SEResNeXtAA101D_32x8d(weights=None, input_shape=(100, 100, 3))
+
+
+def test_anti_aliased_keras_round_trip(tmp_path):
+    model = shallow_twin("se_resnextaa101d_32x8d", input_shape=(64, 64, 3), classes=10)
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    assert_keras_round_trip(model, x, tmp_path)

@@ -17,6 +17,7 @@ from timm_reference import random_timm_model, state_dict_arrays, timm_logits
 
 import keras_senet
 from keras_senet import weights as weights_module
+from keras_senet.models import se_resnet
 from keras_senet.weights.convert import read_checkpoint
 from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
 
@@ -123,9 +124,66 @@ def test_registry_is_consistent():
         model_name = name.split(".")[0]
         assert preset["timm_model"] == model_name
         assert preset["urls"] and all(u.startswith("https://") for u in preset["urls"])
-        assert 60 < preset["top1"] < 90 and preset["top1"] < preset["top5"]
+        if preset["classes"] == 1000:
+            assert 50 < preset["top1"] < 90 and preset["top1"] < preset["top5"]
+            assert preset["results"].startswith("results/results-imagenet.csv at ")
+        else:  # an ImageNet-12k head has no ImageNet-1k accuracy
+            assert np.isnan(preset["top1"]) and np.isnan(preset["top5"]) and preset["results"] is None
     for arch, name in DEFAULT_PRESETS.items():
-        assert PRESETS[name]["arch"] == arch
+        assert PRESETS[name]["arch"] == arch and PRESETS[name]["classes"] == 1000
+
+
+def test_presets_agree_with_timm_pretrained_configs():
+    """Sources, class count, sizes and transform against timm's own
+    pretrained configs (timm.models.get_pretrained_cfg), an independent copy
+    of what the hosts publish."""
+    import timm
+
+    for name, preset in PRESETS.items():
+        cfg = timm.models.get_pretrained_cfg(name).to_dict()
+        hf = [u for u in preset["urls"] if "huggingface.co" in u]
+        if cfg.get("hf_hub_id") and hf:
+            assert hf == [f"https://huggingface.co/{cfg['hf_hub_id']}/resolve/main/model.safetensors"], name
+        original = [u for u in preset["urls"] if "huggingface.co" not in u]
+        assert original == ([cfg["url"]] if cfg.get("url") else []), name
+        assert preset["classes"] == cfg["num_classes"], name
+        assert preset["train_size"] == cfg["input_size"][1], name
+        assert preset["test_size"] == (cfg.get("test_input_size") or cfg["input_size"])[1], name
+        t = preset["transform"]
+        assert (t.mean, t.std, t.interpolation) == (cfg["mean"], cfg["std"], cfg["interpolation"]), name
+        # the evaluation timm's results list: at the train size with crop_pct
+        # or at the test size with test_crop_pct
+        evals = {(cfg["input_size"][1], cfg["crop_pct"])}
+        if cfg.get("test_input_size"):
+            evals.add((cfg["test_input_size"][1], cfg.get("test_crop_pct") or cfg["crop_pct"]))
+        assert (t.size, t.crop_pct) in evals, name
+
+
+def test_imagenet_12k_preset_downloads_with_its_head(server, cache, monkeypatch):
+    """An ImageNet-12k preset: the default classes=1000 builds its
+    11,821-class head, and the hosted safetensors (timm's format) load with
+    logits equal to timm's. One block per stage (timm: layers=(1, 1, 1, 1),
+    ours: the row's depths) keeps it fast; the layers are those of the full
+    network, whose parity tests/weights/test_convert.py checks."""
+    import timm.models
+
+    name = "seresnextaa101d_32x8d.sw_in12k"
+    reference = random_timm_model("seresnextaa101d_32x8d", layers=(1, 1, 1, 1), num_classes=11821)
+    monkeypatch.setitem(se_resnet.ARCHS["se_resnextaa101d_32x8d"], "depths", (1, 1, 1, 1))
+    hosted = host_safetensors(server, reference, name)
+    monkeypatch.setitem(PRESETS[name], "urls", (f"{server.url}/{hosted}",))
+    assert timm.models.get_pretrained_cfg(name).num_classes == 11821
+
+    model = keras_senet.SEResNeXtAA101D_32x8d(weights=name, input_shape=(97, 97, 3), classifier_activation=None)
+    assert model.output_shape == (None, 11821)
+    assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
+    assert cached_files(cache) == [f"{name}.keras.safetensors"]
+    with pytest.raises(ValueError, match=rf"`weights='{name}'` with `include_top=True`, `classes` should be 11821. "
+                                         r"Received: classes=10"):
+        keras_senet.SEResNeXtAA101D_32x8d(weights=name, classes=10)
+    backbone = keras_senet.SEResNeXtAA101D_32x8d(weights=name, include_top=False, input_shape=(97, 97, 3))
+    features = keras.Model(model.input, model.get_layer("conv5_block1_out").output)
+    np.testing.assert_array_equal(np.asarray(backbone(X97)), np.asarray(features(X97)))
 
 
 @pytest.mark.parametrize(
