@@ -39,6 +39,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "keras_senet.layers": ("ChannelSpatialSqueezeExcite", "SpatialSqueezeExcite", "SqueezeExcite"),
         "keras_senet.models": ("se_mobilenet", "se_resnet"),
         "keras_senet.models.add_se": ("add_squeeze_excite",),
+        "keras_senet.models.features": ("feature_extractor", "pyramid_layers", "pyramid_outputs"),
         "keras_senet.models.se_resnet": (
             "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNetCIFAR",
             "SEResNeXt26", "SEResNeXt50", "SEResNeXt101", "SENet154",
