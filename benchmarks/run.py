@@ -3,7 +3,8 @@
 Every comparison builds both models (random weights, the same input), warms
 both up, then times them alternately (A, B, A, B, ...) so that drift in the
 machine's speed hits both; it reports medians with min/max and the ratio of
-medians. Measured:
+medians. The timing and the LiteRT, onnxruntime, JAX and PyTorch paths are
+keras_senet.bench's (what `keras-senet bench` runs). Measured:
 
 - inference latency (batch 1) and throughput (batch 32) in graph mode
   (`tf.function`) and with XLA (`jit_compile=True`);
@@ -12,10 +13,15 @@ medians. Measured:
   runs one batch-32 inference);
 - TFLite fp32 / fp16 / dynamic-range int8 / full int8 latency in LiteRT;
 - timm's PyTorch models on the same CPU with the same thread count (when
-  torch and timm are installed).
+  torch and timm are installed), batch 1, alternated in the same rounds with
+  the TF graph and, for SE-ResNet-50 and SE-ResNeXt-50, with LiteRT fp32,
+  onnxruntime and Keras' JAX and PyTorch backends (worker processes that time
+  their own calls); for those two also a training step (SGD, --train-batch)
+  on TensorFlow, JAX and PyTorch against timm's.
 
-    python benchmarks/run.py                       # everything (~20 min on 2 cores)
+    python benchmarks/run.py                       # everything (20+ min on 2 cores)
     python benchmarks/run.py --only se_resnet50 --skip tflite timm
+    python benchmarks/run.py --skip backends       # no JAX / PyTorch Keras backends
     python benchmarks/run.py --quick               # a smoke run: small inputs, few repeats
 
 Writes benchmarks/results.json, .md (tables) and .png (chart), or --output.
@@ -45,10 +51,17 @@ PAIRS = {
 TIMM = {"SEResNet50[caffe]": "legacy_seresnet50", "SEResNet50": "seresnet50", "SEResNeXt50": "seresnext50_32x4d",
         "SEMobileNetV3Large": "mobilenetv3_large_100"}
 TFLITE_MODELS = ("SEResNet50", "SEMobileNetV3Large")
+# Models timed on every execution path of keras_senet.bench (and its JAX and
+# PyTorch Keras backends, forward and training step) next to timm.
+BACKEND_MODELS = ("SEResNet50", "SEResNeXt50")
+BACKEND_PATHS = ("graph", "litert", "onnx", "jax", "torch")  # XLA: its own section
+# issue 17's targets, as timm's time / the path's (at least)
+FASTER_THAN_TIMM = {"litert": {"SEResNet50": 1.5, "SEResNeXt50": 1.3},
+                    "onnx": {"SEResNet50": 1.3, "SEResNeXt50": 1.3}}
 # Batch-1 latencies are short and noisy (+-10% between runs of 7 rounds
 # here): they get this many times --repeats rounds.
 BATCH1_ROUNDS = 5
-SECTIONS = ("graph", "xla", "train", "memory", "grouped_conv", "tflite", "timm")
+SECTIONS = ("graph", "xla", "train", "memory", "grouped_conv", "tflite", "timm", "backends")
 
 
 def build(spec, size, channels=3):
@@ -160,11 +173,12 @@ def recalibrate_batchnorm(model, images):
 
 
 def tflite(spec, size, args, results):
-    """fp32 / fp16 / dynamic / int8 TFLite latency of one model in LiteRT."""
+    """fp32 / fp16 / dynamic / int8 TFLite latency of one model in LiteRT
+    (keras_senet.bench's LiteRT runner, batch 1)."""
     import numpy as np
 
+    from keras_senet import bench
     from keras_senet.export import to_tflite
-    from ai_edge_litert.interpreter import Interpreter
 
     model = build(spec, size)
     rng = np.random.default_rng(0)
@@ -173,19 +187,16 @@ def tflite(spec, size, args, results):
     pixels = rng.normal(128, 60, size=(8, size, size, 3)).clip(0, 255)
     calibration = [np.asarray(model.input_transform.normalize(pixels), "float32")]
     recalibrate_batchnorm(model, calibration[0])
-    files = {}
+    runners = {}
     with tempfile.TemporaryDirectory() as tmp:
         for quantize in (None, "float16", "dynamic", "int8"):
             path = os.path.join(tmp, f"{quantize or 'fp32'}.tflite")
             to_tflite(model, path, quantize=quantize, representative_data=calibration if quantize == "int8" else None,
                       sample=calibration[0][:1], num_threads=args.threads)
-            interpreter = Interpreter(model_path=path, num_threads=args.threads)
-            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [1, size, size, 3])
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], calibration[0][:1])
-            files[quantize or "fp32"] = interpreter
-        timed = alternate([i.invoke for i in files.values()], args.warmup, args.repeats * BATCH1_ROUNDS)
-    timed = dict(zip(files, timed))
+            runners[quantize or "fp32"] = bench.litert_runner(path, calibration[0][:1], args.threads)
+        timed = [summary(t) for t in bench.rounds([r.run for r in runners.values()], args.warmup,
+                                                  args.repeats * BATCH1_ROUNDS)]
+    timed = dict(zip(runners, timed))
     for kind in ("fp16", "dynamic", "int8"):
         kind_key = "float16" if kind == "fp16" else kind
         compare(f"{spec} LiteRT fp32 / {kind} (batch 1)", timed["fp32"], timed[kind_key], results,
@@ -193,29 +204,111 @@ def tflite(spec, size, args, results):
     return timed
 
 
-def timm_pair(spec, size, args, results):
-    """The Keras model in graph mode vs timm's PyTorch model, batch 1."""
-    import numpy as np
-    import tensorflow as tf
+def timm_model(spec, train=False):
+    """timm's model with the same architecture as `spec`, random weights."""
     import timm
+
+    model = timm.create_model(TIMM[spec], pretrained=False)
+    return model.train() if train else model.eval()
+
+
+def timm_forward(spec, x):
+    """A function running timm's `spec` on `x` (NHWC numpy) once, no gradients."""
     import torch
 
-    torch.set_num_threads(args.threads)
-    reference = timm.create_model(TIMM[spec], pretrained=False).eval()
-    model = build(spec, size)
-    x = np.random.default_rng(0).normal(size=(1, size, size, 3)).astype("float32")
-    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
-    forward = tf.function(lambda x: model(x, training=False))
-    xtf = tf.constant(x)
+    reference, xt = timm_model(spec), torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
 
-    def run_torch():
+    def run():
         with torch.inference_mode():
             reference(xt)
 
-    a, b = alternate([lambda: forward(xtf).numpy(), run_torch], args.warmup, args.repeats * BATCH1_ROUNDS)
-    compare(f"{spec} TF graph / timm {TIMM[spec]} (torch {torch.__version__}, batch 1)", a, b, results,
-            target=1.0 if spec == "SEResNet50" else None)
-    return b
+    return run
+
+
+def timm_train_step(spec, x):
+    """A function making one SGD step (momentum 0.9, cross-entropy on labels
+    0) of timm's `spec` on `x`, as train_step's Keras models do."""
+    import torch
+
+    reference = timm_model(spec, train=True)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9)
+    xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.zeros(len(x), dtype=torch.long)
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(reference(xt), yt).backward()
+        optimizer.step()
+
+    return step
+
+
+def paths_vs_timm(spec, size, args, results):
+    """Batch-1 forward of `spec` on keras_senet.bench's paths (the TF graph
+    only, or every path in BACKEND_PATHS for BACKEND_MODELS), alternated
+    with timm's PyTorch model in the same rounds; each path against timm."""
+    import numpy as np
+    import torch
+
+    from keras_senet import bench
+
+    torch.set_num_threads(args.threads)
+    model = build(spec, size)
+    x = np.random.default_rng(0).normal(size=(1, size, size, 3)).astype("float32")
+    paths = [p for p in BACKEND_PATHS if bench._installed(p)] if spec in BACKEND_MODELS else ["graph"]
+    if "backends" in args.skip:
+        paths = [p for p in paths if p not in bench.WORKER_PATHS]
+    runners = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for path in paths:
+                runners.append(bench.prepare(path, model, x, tmp, args.threads))
+            times = bench.rounds([r.run for r in runners] + [bench.stopwatch(timm_forward(spec, x))],
+                                 args.warmup, args.repeats * BATCH1_ROUNDS)
+        finally:
+            for runner in runners:
+                runner.close()
+    reference = summary(times[-1])
+    tag = f"timm {TIMM[spec]} (torch {torch.__version__}, batch 1)"
+    for runner, seconds in zip(runners, times):
+        mine = summary(seconds)
+        if runner.path in FASTER_THAN_TIMM:  # the issue's targets: "N x faster than timm"
+            compare(f"{tag} / {spec} {runner.path}", reference, mine, results,
+                    target=FASTER_THAN_TIMM[runner.path].get(spec), at_least=True)
+        else:
+            compare(f"{spec} {runner.path} / {tag}", mine, reference, results,
+                    target=1.0 if runner.path == "graph" and spec in BACKEND_MODELS else None)
+
+
+def train_vs_timm(spec, size, args, results):
+    """A training step of `spec` (batch --train-batch) on TensorFlow in this
+    process and on Keras' JAX and PyTorch backends (keras_senet.bench's
+    workers), alternated with timm's; each against timm."""
+    import keras
+    import numpy as np
+
+    from keras_senet import bench
+
+    model = build(spec, size)
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(args.train_batch, size, size, 3)).astype("float32")
+    y = np.zeros(len(x), "int64")
+    runners = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            file = bench.save_for_workers(model, tmp)
+            for backend in bench.WORKER_PATHS:
+                if bench._installed(backend):
+                    worker = bench.start_worker(backend, file, x, tmp, args.threads, mode="train")
+                    runners.append(bench.worker_runner(worker))
+            timers = [bench.stopwatch(lambda: model.train_on_batch(x, y))] + [r.run for r in runners]
+            times = bench.rounds(timers + [bench.stopwatch(timm_train_step(spec, x))], args.warmup, args.repeats)
+        finally:
+            for runner in runners:
+                runner.close()
+    reference = summary(times[-1])
+    for name, seconds in zip(["tensorflow"] + [r.path for r in runners], times):
+        compare(f"{spec} train step on {name} / timm {TIMM[spec]}, batch {args.train_batch}", summary(seconds),
+                reference, results)
 
 
 def markdown(results, machine):
@@ -315,11 +408,10 @@ def main():
     specs = list(dict.fromkeys(s for k in pairs for s in pairs[k][:2]))
     if "se_resnet50" in pairs:
         specs.append("SEResNet50")  # the torch variant, as timm's seresnet50
-    litert = {}
     if "tflite" not in args.skip:
         for spec in TFLITE_MODELS:
             if spec in specs:
-                litert[spec] = tflite(spec, args.size, args, results)
+                tflite(spec, args.size, args, results)
     if "timm" not in args.skip:
         try:
             import timm  # noqa: F401
@@ -329,11 +421,9 @@ def main():
         else:
             for spec in dict.fromkeys(specs):
                 if spec in TIMM:
-                    torch_time = timm_pair(spec, args.size, args, results)
-                    if spec in litert:  # measured in this run, not alternated with each other
-                        compare(f"timm {TIMM[spec]} / {spec} LiteRT fp32 (batch 1)", torch_time,
-                                litert[spec]["fp32"], results, target=1.5 if spec == "SEResNet50" else None,
-                                at_least=True)
+                    paths_vs_timm(spec, args.size, args, results)
+                if spec in BACKEND_MODELS and "train" not in args.skip:
+                    train_vs_timm(spec, args.size, args, results)
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output + ".json", "w") as f:
         json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),

@@ -30,6 +30,7 @@ PyTorch get the same number of threads (default: all cores); JAX has no
 thread-count setting, so its worker is pinned to that many cores instead.
 """
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -333,30 +334,88 @@ class Worker:
         self._stderr.close()
 
 
-def worker_runner(worker, model_path, x, workdir, mode="forward", reply=None):
-    """A `Runner` for a `Worker`: loads `model_path` there and makes its first
-    call on `x` (saved in `workdir`).
+def start_worker(backend, model_file, x, workdir, threads, mode="forward"):
+    """A `Worker` for `backend`, already sent its "load" request: it imports
+    its backend and loads `model_file` while the caller does other work;
+    `worker_runner` waits for it.
 
     Args:
-        mode: "forward" (inference) or "train" (`train_on_batch` with SGD and
-            sparse cross-entropy on labels 0; the output is the loss).
-        reply: the worker's reply to a "load" sent earlier (`send`), if any.
+        backend: "jax" or "torch".
+        model_file: a `.keras` file.
+        x: the input (saved in `workdir` for the worker).
+        threads: see `Worker`.
+        mode: "forward" (inference) or "train" (`train_on_batch` with SGD,
+            momentum 0.9, sparse cross-entropy on labels 0; the output is
+            the first step's loss).
     """
-    if reply is None:
-        worker.send(**load_message(model_path, x, workdir, mode))
+    worker = Worker(backend, threads)
+    handle, x_path = tempfile.mkstemp(suffix=".npy", dir=workdir)
+    with os.fdopen(handle, "wb") as f:
+        np.save(f, x)
+    worker.mode = mode
+    worker.send(cmd="load", model=os.fspath(model_file), x=x_path, mode=mode, output=x_path[:-4] + "-output.npy")
+    return worker
+
+
+def worker_runner(worker):
+    """The `Runner` of a `start_worker` worker, once it has loaded and made
+    its first call (closes the worker if that failed)."""
+    try:
         reply = worker.receive()
-    output = np.load(reply["output"]) if mode == "forward" else np.asarray(reply["output"])
+    except Exception:
+        worker.close()
+        raise
+    output = np.load(reply["output"]) if worker.mode == "forward" else np.asarray(reply["output"])
     return Runner(worker.backend, output, worker.run, reply["first_s"], reply["load_s"],
                   detail=reply["detail"], close=worker.close)
 
 
-def load_message(model_path, x, workdir, mode="forward"):
-    """The "load" request of `worker_runner` (to send ahead with `Worker.send`)."""
-    x_path = os.path.join(workdir, f"input{len(x)}.npy")
-    if not os.path.exists(x_path):
-        np.save(x_path, x)
-    return {"cmd": "load", "model": os.fspath(model_path), "x": x_path, "mode": mode,
-            "output": os.path.join(workdir, f"output-{mode}-{os.getpid()}-{id(x)}")}
+def save_for_workers(model, workdir):
+    """`model` saved as a `.keras` file in `workdir` (with its input
+    transform), for `start_worker`; the file's path."""
+    from keras_senet import inputs
+
+    path = os.path.join(workdir, f"{model.name}-{id(model)}.keras")
+    if not os.path.exists(path):
+        inputs.save_model(model, path)
+    return path
+
+
+def prepare(path, model, x, workdir, threads, *, file=None, worker=None, quiet=None):
+    """The `Runner` of one path.
+
+    Args:
+        path: a name from `PATHS`.
+        model: the Keras model (TensorFlow backend), or None for a file.
+        x: the input, a float32 batch.
+        workdir: a folder for exported files.
+        threads: threads of the runtime.
+        file: a `.tflite` / `.onnx` file or SavedModel folder to run instead
+            of exporting `model`; for "jax" / "torch", a `.keras` file
+            (default: `model` saved in `workdir`).
+        worker: for "jax" / "torch", a `start_worker` worker to use.
+        quiet: a context-manager factory wrapped around exports.
+    """
+    from keras_senet import export
+
+    if path in WORKER_PATHS:
+        worker = worker or start_worker(path, file or save_for_workers(model, workdir), x, workdir, threads)
+        return worker_runner(worker)
+    if path == "graph" and model is None:
+        return saved_model_runner(file, x)
+    if path in ("graph", "xla"):
+        return graph_runner(model, x, jit_compile=path == "xla")
+    start = time.perf_counter()
+    if model is not None:
+        file = os.path.join(workdir, f"{model.name}-{id(model)}.{'tflite' if path == 'litert' else 'onnx'}")
+        with (quiet or contextlib.nullcontext)():
+            if path == "litert":
+                export.to_tflite(model, file, sample=x[:1], num_threads=threads)
+            else:
+                export.to_onnx(model, file, sample=x[:1])
+    prepared = time.perf_counter() - start
+    runner = (litert_runner if path == "litert" else onnx_runner)(file, x, threads)
+    return dataclasses.replace(runner, prepare_s=prepared)
 
 
 # ---------------------------------------------------------------- the worker process
@@ -428,7 +487,7 @@ def _worker_load(message, state, backend):
     if message["mode"] == "train":
         return {"output": output, "first_s": first, "load_s": load, "detail": detail}
     np.save(message["output"], output)
-    return {"output": message["output"] + ".npy", "first_s": first, "load_s": load, "detail": detail}
+    return {"output": message["output"], "first_s": first, "load_s": load, "detail": detail}
 
 
 # ---------------------------------------------------------------- the report
@@ -661,7 +720,7 @@ def _choose_paths(kind, paths, backend):
     if paths is None:
         chosen, explicit = list(possible), False
     else:
-        chosen, explicit = list(dict.fromkeys(paths)), True
+        chosen, explicit = sorted(set(paths), key=lambda p: PATHS.index(p) if p in PATHS else -1), True
         for path in chosen:
             if path not in PATHS:
                 raise ValueError(f"`paths`: unknown path {path!r}; choose from {', '.join(PATHS)}")
@@ -731,15 +790,12 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
         ImportError: for a path named in `paths` whose package is missing,
             naming the package and how to install it.
     """
-    import contextlib
-
     import keras
 
     _check(batch, warmup, repeats, threads)
     if isinstance(paths, str):
         paths = [p.strip() for p in paths.split(",") if p.strip()]
     bar = _Bar(progress is True)
-    quiet = quiet or contextlib.nullcontext
     backend = keras.backend.backend()
     threads = threads or os.cpu_count()
     if backend == "tensorflow":
@@ -759,14 +815,19 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
     runners, failed, workers = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="keras_senet_bench_") as workdir:
         try:
-            _start_workers(workers, [p for p in chosen if p in WORKER_PATHS and p not in skipped], threads,
-                           keras_model, path, x, workdir, bar)
+            backends = [p for p in chosen if p in WORKER_PATHS and p not in skipped]
+            if backends:  # started first: they import and load while this process exports
+                bar.stage("starting " + ", ".join(backends))
+                model_file = path or save_for_workers(keras_model, workdir)
+                for name in backends:
+                    workers[name] = start_worker(name, model_file, x, workdir, threads)
             for name in chosen:
                 if name in skipped:
                     continue
                 bar.stage(f"preparing {name}")
                 try:
-                    runners[name] = _prepare(name, kind, keras_model, path, x, workdir, threads, workers, quiet)
+                    runners[name] = prepare(name, keras_model, x, workdir, threads, file=path,
+                                            worker=workers.pop(name, None), quiet=quiet)
                 except Exception as error:  # noqa: BLE001  (reported in its row)
                     failed[name] = "failed: " + (str(error).strip().splitlines() or [type(error).__name__])[0]
             timed = list(runners.values())
@@ -810,54 +871,6 @@ def _fixed_size(model, shape):
     fixed = keras.models.clone_model(model, input_tensors=keras.Input(shape))
     fixed.set_weights(model.get_weights())
     return inputs.attach(fixed, inputs.input_transform(model), inputs.class_names(model))
-
-
-def _start_workers(workers, names, threads, model, path, x, workdir, bar):
-    """Start a worker per Keras backend in `names` (into `workers`), each sent
-    its "load" at once so that they import and load while this process
-    exports."""
-    if not names:
-        return
-    model_path = path
-    if model_path is None:
-        bar.stage("saving the model for " + ", ".join(names))
-        from keras_senet import inputs
-
-        model_path = os.path.join(workdir, "model.keras")
-        inputs.save_model(model, model_path)
-    for name in names:
-        workers[name] = Worker(name, threads)
-        workers[name].send(**load_message(model_path, x, workdir))
-
-
-def _prepare(name, kind, model, path, x, workdir, threads, workers, quiet):
-    """The `Runner` of path `name`."""
-    from keras_senet import export
-
-    if name in WORKER_PATHS:
-        worker = workers.pop(name)  # the runner closes it
-        try:
-            return worker_runner(worker, None, x, workdir, reply=worker.receive())
-        except Exception:
-            worker.close()
-            raise
-    if kind == "saved_model":
-        return saved_model_runner(path, x)
-    if name in ("graph", "xla"):
-        return graph_runner(model, x, jit_compile=name == "xla")
-    start = time.perf_counter()
-    if kind == "keras":
-        file = os.path.join(workdir, "model.tflite" if name == "litert" else "model.onnx")
-        with quiet():
-            if name == "litert":
-                export.to_tflite(model, file, sample=x[:1], num_threads=threads)
-            else:
-                export.to_onnx(model, file, sample=x[:1])
-    else:
-        file = path
-    prepare = time.perf_counter() - start
-    runner = (litert_runner if name == "litert" else onnx_runner)(file, x, threads)
-    return dataclasses.replace(runner, prepare_s=prepare)
 
 
 def _thread_counts(chosen, skipped, threads):
