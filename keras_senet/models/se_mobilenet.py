@@ -13,8 +13,13 @@ SE-MobileNetV2 and SE-MobileNetV3 Large/Small.
   PyTorch-style symmetric padding on strided convs (explicit ZeroPadding2D +
   "valid"), BatchNorm epsilon 1e-5, SE width `round8(0.25 * expanded)`, head
   = global pool, 1x1 conv with bias, activation, dropout, classifier. They
-  mirror `keras.applications.MobileNetV3Large/Small`.
+  mirror `keras.applications.MobileNetV3Large/Small`. Width (`alpha`),
+  depth (`depth_coefficient`) and `implementation="rw"` cover timm's other
+  MobileNetV3 checkpoints (`mobilenetv3_small_050/075`,
+  `mobilenetv3_large_150d`, `mobilenetv3_rw`; timm/models/mobilenetv3.py).
 """
+
+import math
 
 import keras
 import numpy as np
@@ -24,7 +29,8 @@ from keras_senet.inputs import InputTransform
 from keras_senet.layers.squeeze_excite import SqueezeExcite, reduced_width
 from keras_senet.models import imagenet_utils
 from keras_senet.models.imagenet_utils import decode_predictions  # noqa: F401
-from keras_senet.weights import resolve_weights
+from keras_senet.weights import PRESETS, presets_for, resolve_weights
+from keras_senet.weights.presets import DEFAULT_PRESETS, TIMM_ARCHS
 
 # One row per repeated block group, as in the paper's Tables 1 and 2:
 # (kind, repeats, kernel, stride, expansion, out channels, SE, activation).
@@ -52,6 +58,19 @@ V3_SMALL = [
 ARCHS = {
     "se_mobilenet_v3_large": dict(blocks=V3_LARGE, head_width=1280),
     "se_mobilenet_v3_small": dict(blocks=V3_SMALL, head_width=1024),
+}
+# Implementations of SE-MobileNetV3 (the same blocks and widths).
+# "standard": the paper's model as timm's mobilenetv3_large/small_*.
+# "rw": timm's mobilenetv3_rw, its first MobileNetV3 (_gen_mobilenet_v3_rw):
+# TensorFlow's BatchNorm epsilon 1e-3, no residual around the first
+# (depthwise-separable) block, a head conv without bias, and SE width
+# round(C / 4) (no multiple of 8) with the block's own activation inside the
+# SE (activation None below) instead of ReLU.
+IMPLEMENTATIONS = {
+    "standard": dict(epsilon=1e-5, ds_residual=True, head_bias=True,
+                     se=dict(ratio=4, divisor=8, round_limit=0.9, gate="hard_sigmoid", activation="relu")),
+    "rw": dict(epsilon=1e-3, ds_residual=False, head_bias=False,
+               se=dict(ratio=4, divisor=None, round_limit=0.0, gate="hard_sigmoid", activation=None)),
 }
 
 
@@ -88,7 +107,8 @@ def _bn(name, epsilon=1e-5, momentum=0.9):
     )
 
 
-def apply_conv(x, filters, kernel, strides=1, depthwise=False, activation=None, use_bias=False, *, name):
+def apply_conv(x, filters, kernel, strides=1, depthwise=False, activation=None, use_bias=False, *, name,
+               epsilon=1e-5):
     """Conv (or depthwise conv) + BN + activation, padded as PyTorch pads."""
     if strides > 1 and kernel > 1:
         # PyTorch pads k // 2 on every side; TF's "same" pads more at the end
@@ -100,32 +120,94 @@ def apply_conv(x, filters, kernel, strides=1, depthwise=False, activation=None, 
         x = layers.DepthwiseConv2D(kernel, strides, padding=padding, use_bias=False, name=name + "_conv")(x)
     else:
         x = layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=use_bias, name=name + "_conv")(x)
-    x = _bn(name + "_bn")(x)
+    x = _bn(name + "_bn", epsilon)(x)
     if activation:
         x = layers.Activation(activation, name=name + "_act")(x)
     return x
 
 
-def apply_mobile_block(x, kind, kernel, stride, expansion, filters, se, activation, se_options, *, name):
-    """One MobileNetV3 block: "ds", "ir" or "cn" (see the tables above)."""
+def apply_mobile_block(x, kind, kernel, stride, expansion, filters, se, activation, se_options, *, name,
+                       epsilon=1e-5, residual=True):
+    """One MobileNetV3 block: "ds", "ir" or "cn" (see the tables above).
+
+    `se_options`: the SqueezeExcite arguments (activation None: the
+    block's `activation`); `residual=False` drops the shortcut a stride-1
+    block of unchanged width would have (timm's "noskip")."""
     channel_axis = imagenet_utils.channel_axis()
     in_channels = x.shape[channel_axis]
     if kind == "cn":
-        return apply_conv(x, filters, 1, activation=activation, name=name)
+        return apply_conv(x, filters, 1, activation=activation, name=name, epsilon=epsilon)
     shortcut = x
     if kind == "ir":
         mid = round8(in_channels * expansion)
-        x = apply_conv(x, mid, 1, activation=activation, name=name + "_expand")
+        x = apply_conv(x, mid, 1, activation=activation, name=name + "_expand", epsilon=epsilon)
     else:
         mid = in_channels
-    x = apply_conv(x, mid, kernel, stride, depthwise=True, activation=activation, name=name + "_dw")
+    x = apply_conv(x, mid, kernel, stride, depthwise=True, activation=activation, name=name + "_dw", epsilon=epsilon)
     if se:
-        options = dict(dict(ratio=4, divisor=8, round_limit=0.9, gate="hard_sigmoid"), **se_options)
+        options = dict(se_options, activation=se_options.get("activation") or activation)
         x = SqueezeExcite(name=name + "_se", **options)(x)
-    x = apply_conv(x, filters, 1, name=name + "_project")
-    if stride == 1 and in_channels == filters:
+    x = apply_conv(x, filters, 1, name=name + "_project", epsilon=epsilon)
+    if residual and stride == 1 and in_channels == filters:
         x = layers.Add(name=name + "_add")([shortcut, x])
     return x
+
+
+def scale_depth(blocks, coefficient):
+    """The block table with each stage's repeats scaled by `coefficient`,
+    as timm's `depth_multiplier` scales them (_scale_stage_depth, "ceil"):
+    the stage total becomes ceil(total * coefficient), shared out over the
+    stage's rows from the last one back, rounding half to even as Python's
+    round() does (so the first row, often a strided one, grows last)."""
+    scaled = []
+    for rows in blocks:
+        left = sum(row[1] for row in rows)
+        target = math.ceil(left * coefficient)
+        repeats = []
+        for row in reversed(rows):
+            count = max(1, round(row[1] / left * target))
+            repeats.append(count)
+            left, target = left - row[1], target - count
+        scaled.append([(row[0], count, *row[2:]) for row, count in zip(rows, reversed(repeats))])
+    return scaled
+
+
+def _architecture(options):
+    """The architecture arguments a set of constructor options fixes."""
+    return dict(alpha=options.get("alpha", 1.0), depth_coefficient=options.get("depth_coefficient", 1.0),
+                minimalistic=options.get("minimalistic", False),
+                implementation=options.get("implementation") or "standard")
+
+
+def _preset_architecture(preset):
+    return _architecture(TIMM_ARCHS[PRESETS[preset]["timm_model"]][1])
+
+
+def _shown(architecture):
+    return ", ".join(f"{k}={v!r}" for k, v in architecture.items())
+
+
+def imagenet_preset(arch, architecture):
+    """The preset `weights="imagenet"` loads into `arch` built with
+    `architecture` (alpha, depth_coefficient, minimalistic, implementation), as
+    keras.applications.MobileNetV3Small(alpha=0.75) loads its 0.75 weights:
+    the architecture's default preset if it has those arguments, else the
+    most accurate ImageNet-1k preset that has them.
+
+    Raises:
+        ValueError: when no preset has them, listing those that exist.
+    """
+    default = DEFAULT_PRESETS.get(arch)
+    if default and _preset_architecture(default) == architecture:
+        return default
+    fitting = [p for p in presets_for(arch) if PRESETS[p]["classes"] == 1000 and _preset_architecture(p) == architecture]
+    if fitting:
+        return max(fitting, key=lambda p: PRESETS[p]["top1"])
+    existing = sorted({_shown(_preset_architecture(p)) for p in presets_for(arch)})
+    raise ValueError(
+        f"No ImageNet weights exist for `{arch}` with {_shown(architecture)}; they exist for: "
+        + "; ".join(existing) + ". Use `weights=None` for random initialization. Received: weights='imagenet'"
+    )
 
 
 def SEMobileNetV3(
@@ -144,35 +226,54 @@ def SEMobileNetV3(
     classifier_activation="softmax",
     include_preprocessing=True,
     se_options=None,
+    depth_coefficient=1.0,
+    implementation=None,
     name="se_mobilenet_v3",
     arch=None,
     reference=None,
 ):
     """Generic SE-MobileNetV3 builder; see the named constructors (which
     pass themselves as `reference`: what a preset's checkpoint converts into)."""
-    weights = resolve_weights(weights, arch)
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     if not alpha > 0:
         raise ValueError(f"`alpha` must be positive. Received: alpha={alpha!r}")
+    if not depth_coefficient > 0:
+        raise ValueError(f"`depth_coefficient` must be positive. Received: depth_coefficient={depth_coefficient!r}")
+    if implementation not in (None, *IMPLEMENTATIONS):
+        raise ValueError(
+            f"`implementation` must be one of {tuple(IMPLEMENTATIONS)}. Received: implementation={implementation!r}"
+        )
     if not 0 <= dropout_rate < 1:
         raise ValueError(f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
-    SqueezeExcite(**(se_options or {}))  # validate the SE options before building
+    architecture = dict(alpha=alpha, depth_coefficient=depth_coefficient, minimalistic=minimalistic,
+                        implementation=implementation or "standard")
+    if isinstance(weights, str) and weights == "imagenet":
+        weights = imagenet_preset(arch, architecture)
+    weights = resolve_weights(weights, arch)
+    preset = weights.preset if weights.kind == "preset" else None
+    if preset:
+        expected = _preset_architecture(preset)
+        architecture["implementation"] = implementation or expected["implementation"]  # None: the preset's
+        if architecture != expected:
+            raise ValueError(f"Preset {preset!r} is for {_shown(expected)}. Received: {_shown(architecture)}")
+        if classes == 1000:  # the keras.applications default stands for the preset's own head
+            classes = PRESETS[preset]["classes"]
+    imagenet_utils.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    form = IMPLEMENTATIONS[architecture["implementation"]]
+    se_options = dict(form["se"], **(se_options or {}))
+    SqueezeExcite(**dict(se_options, activation=se_options["activation"] or "relu"))  # validate before building
     data_format = keras.config.image_data_format()
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=224, min_size=32, data_format=data_format, weights=weights
     )
-    if weights.kind == "preset" and (alpha != 1.0 or minimalistic):
-        raise ValueError(
-            f"Preset {weights.preset!r} is for alpha=1.0 and minimalistic=False. "
-            f"Received: alpha={alpha!r}, minimalistic={minimalistic!r}"
-        )
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
 
     x = img_input
     if include_preprocessing:
-        # Raw RGB in [0, 255] as keras.applications' MobileNetV3; the reference
-        # weights expect ImageNet mean/std normalization.
-        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        # Raw RGB in [0, 255] as keras.applications' MobileNetV3, normalized
+        # as the preset's weights expect (ImageNet mean/std without a preset;
+        # timm's ra4 weights use 0.5 / 0.5, the MIIL ImageNet-21K ones 0 / 1).
+        transform = PRESETS[preset]["transform"] if preset else InputTransform("torch")
+        mean, std = list(transform.mean), list(transform.std)
         channels = _channels(input_shape)
         if channels != 3:  # other channel counts: the RGB averages
             mean, std = [sum(mean) / 3] * channels, [sum(std) / 3] * channels
@@ -186,8 +287,12 @@ def SEMobileNetV3(
         offset = np.reshape([-m / s for m, s in zip(mean, std)], shape).tolist()
         x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
     head_activation = "relu" if minimalistic else "hard_swish"
+    epsilon = form["epsilon"]
+    # timm keeps the stem at 16 below alpha 0.75 (fix_stem), as Keras always does
     stem = 16 if alpha < 0.75 else round8(16 * alpha)
-    x = apply_conv(x, stem, 3, 2, activation=head_activation, name="stem")
+    x = apply_conv(x, stem, 3, 2, activation=head_activation, name="stem", epsilon=epsilon)
+    if depth_coefficient != 1.0:
+        blocks = scale_depth(blocks, depth_coefficient)
     for stage, rows in enumerate(blocks):
         index = 0
         for kind, repeats, kernel, stride, expansion, filters, se, activation in rows:
@@ -196,13 +301,15 @@ def SEMobileNetV3(
             for r in range(repeats):
                 x = apply_mobile_block(
                     x, kind, kernel, stride if r == 0 else 1, expansion, round8(filters * alpha),
-                    se, activation, se_options or {}, name=f"stage{stage}_block{index}",
+                    se, activation, se_options, name=f"stage{stage}_block{index}", epsilon=epsilon,
+                    residual=form["ds_residual"] or kind != "ds",
                 )
                 index += 1
 
     if include_top:
+        # the head's width is not scaled by alpha (timm; Keras scales it above 1)
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-        x = layers.Conv2D(head_width, 1, use_bias=True, name="head_conv")(x)
+        x = layers.Conv2D(head_width, 1, use_bias=form["head_bias"], name="head_conv")(x)
         x = layers.Activation(head_activation, name="head_act")(x)
         x = layers.Flatten(name="flatten")(x)
         if dropout_rate:
@@ -217,31 +324,63 @@ def SEMobileNetV3(
 BASE_DOCSTRING = """Instantiates the {title} architecture.
 
 References: Howard et al., "Searching for MobileNetV3" (ICCV 2019); SE as in
-Hu et al., "Squeeze-and-Excitation Networks". Mirrors
-`keras.applications.{keras_name}`: with `include_preprocessing=True` (the
-default) the model takes RGB in [0, 255].
+Hu et al., "Squeeze-and-Excitation Networks"; timm's
+`mobilenetv3_*` models (timm/models/mobilenetv3.py), whose checkpoints
+convert with no change. Mirrors `keras.applications.{keras_name}`: with
+`include_preprocessing=True` (the default) the model takes RGB in [0, 255].
 
 Args:
     input_shape: optional shape tuple, each side at least 32; default
         (224, 224, 3).
-    alpha: width multiplier (channels rounded to multiples of 8).
+    alpha: width multiplier (default 1.0): every block width times `alpha`,
+        rounded to a multiple of 8 (never 10% below); the stem stays 16
+        wide below 0.75 and the head conv ({head_width}) is not scaled, as
+        in timm.
     minimalistic: no SE, no hard-swish, 3x3 kernels only (as in Keras).
     include_top, weights, input_tensor, pooling, classes,
-    classifier_activation: as in keras.applications.
+    classifier_activation: as in keras.applications. `weights="imagenet"`
+        loads the preset of this `alpha`, `depth_coefficient` and
+        `implementation` ({imagenet}); with a preset, the default `classes=1000`
+        stands for the preset's head (11,221 classes for
+        `mobilenetv3_large_100.miil_in21k`).
     dropout_rate: dropout before the classifier (default 0.2).
-    include_preprocessing: include ImageNet mean/std normalization.
+    include_preprocessing: normalize inside the model (default True): the
+        mean/std of the preset's weights, else ImageNet's.
     name: the model's name.
-    se_options: dict of SqueezeExcite options overriding the MobileNetV3
-        defaults (ratio=4 of the expanded width, divisor=8,
-        round_limit=0.9, gate="hard_sigmoid").
+    se_options: dict of SqueezeExcite options overriding the implementation's
+        (standard: ratio=4 of the expanded width, divisor=8,
+        round_limit=0.9, gate="hard_sigmoid", activation="relu").
+    depth_coefficient: multiplies each stage's block count (default 1.0),
+        rounded up per stage as timm's `depth_multiplier` (1.2 in
+        `mobilenetv3_large_150d`).
+    implementation: None (default: the preset's, else "standard") or "rw":
+        timm's `mobilenetv3_rw` (BatchNorm epsilon 1e-3, no shortcut around
+        the first block, head conv without bias, SE width C / 4 unrounded
+        with the block's activation).
 
 Returns:
     A `keras.Model`.
+
+Raises:
+    ValueError: for an argument out of range, a preset whose architecture
+        differs from the arguments (naming both), or `weights="imagenet"`
+        with arguments no preset has (listing those that exist).
 
 Example:
     >>> model = keras_senet.{fn}(weights=None)
     >>> model.predict(images_uint8_rgb)
 """
+
+def _imagenet_docs(arch):
+    """What `weights="imagenet"` exists for, from the presets: for the docstrings."""
+    defaults = dict(alpha=1.0, depth_coefficient=1.0, minimalistic=False, implementation="standard")
+    shown = []
+    for preset in presets_for(arch):
+        options = {k: v for k, v in _preset_architecture(preset).items() if v != defaults[k]}
+        text = _shown(options) or "the defaults"
+        if text not in shown:
+            shown.append(text)
+    return "; ".join(shown)
 
 
 def _constructor(fn_name, arch, title, keras_name):
@@ -262,17 +401,21 @@ def _constructor(fn_name, arch, title, keras_name):
         name=arch,
         *,
         se_options=None,
+        depth_coefficient=1.0,
+        implementation=None,
     ):
         return SEMobileNetV3(
             **row, arch=arch, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
             weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
             classes=classes, dropout_rate=dropout_rate, classifier_activation=classifier_activation,
             include_preprocessing=include_preprocessing, se_options=se_options, name=name,
-            reference=constructor,
+            depth_coefficient=depth_coefficient, implementation=implementation, reference=constructor,
         )
 
     constructor.__name__ = constructor.__qualname__ = fn_name
-    constructor.__doc__ = BASE_DOCSTRING.format(title=title, keras_name=keras_name, fn=fn_name)
+    constructor.__doc__ = BASE_DOCSTRING.format(
+        title=title, keras_name=keras_name, fn=fn_name, head_width=row["head_width"], imagenet=_imagenet_docs(arch)
+    )
     return constructor
 
 

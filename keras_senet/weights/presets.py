@@ -50,6 +50,11 @@ TIMM_ARCHS = {
     "seresnextaa201d_32x8d": ("SEResNeXtAA201D_32x8d", dict(variant="torch")),
     "mobilenetv3_large_100": ("SEMobileNetV3Large", dict(include_preprocessing=False)),
     "mobilenetv3_small_100": ("SEMobileNetV3Small", dict(include_preprocessing=False)),
+    "mobilenetv3_small_050": ("SEMobileNetV3Small", dict(include_preprocessing=False, alpha=0.5)),
+    "mobilenetv3_small_075": ("SEMobileNetV3Small", dict(include_preprocessing=False, alpha=0.75)),
+    "mobilenetv3_large_150d": (
+        "SEMobileNetV3Large", dict(include_preprocessing=False, alpha=1.5, depth_coefficient=1.2)),
+    "mobilenetv3_rw": ("SEMobileNetV3Large", dict(include_preprocessing=False, implementation="rw")),
 }
 
 _HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
@@ -90,6 +95,18 @@ def _preset(
         # carries it (SE-MobileNetV3 with built-in preprocessing in "raw" mode)
         transform=InputTransform("torch", IMAGENET_MEAN, IMAGENET_STD, eval_size, crop_pct, interpolation),
     )
+
+
+def _normalized(preset, mean, std):
+    """`preset` with inputs normalized by other statistics (timm's cfg mean/std)."""
+    return dict(preset, transform=preset["transform"].replace(mean=mean, std=std))
+
+
+_HALF, _ZERO, _ONE = (0.5, 0.5, 0.5), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # timm's inception / MIIL statistics
+_TRESNET = _GH + "v0.1-tresnet/"
+# the first results file that has the ra4 MobileNetV3 presets
+_RESULTS_2025 = "results/results-imagenet.csv at 4e5207c7 (2025-10-30)"
+IMAGENET_21K_P_CLASSES = 11221  # the MIIL ImageNet-21K-P (winter 2021) classes
 
 
 def _hf(tag, *more):
@@ -154,6 +171,35 @@ PRESETS = {
         "mobilenetv3_small_100",
         [_HF.format("mobilenetv3_small_100.lamb_in1k"), _GH + "v0.1-weights/mobilenetv3_small_100_lamb-266a294c.pth"],
         67.656, 87.636, "bicubic"),
+    # MobileNetV3 widths, depths and trainings (timm/models/mobilenetv3.py).
+    # ra4: trained at 224 / 256, evaluated at the test size with crop 1.0,
+    # inputs normalized with mean = std = 0.5; miil (Alibaba MIIL, ImageNet-
+    # 21K-P pretraining, arXiv 2104.10972): inputs in [0, 1], mean 0, std 1.
+    "mobilenetv3_small_050.lamb_in1k": _preset(
+        "mobilenetv3_small_050",
+        _hf("mobilenetv3_small_050.lamb_in1k", _GH + "v0.1-weights/mobilenetv3_small_050_lambc-4b7bbe87.pth"),
+        57.910, 80.180, "bicubic"),
+    "mobilenetv3_small_075.lamb_in1k": _preset(
+        "mobilenetv3_small_075",
+        _hf("mobilenetv3_small_075.lamb_in1k", _GH + "v0.1-weights/mobilenetv3_small_075_lambc-384766db.pth"),
+        65.234, 85.446, "bicubic"),
+    "mobilenetv3_large_100.ra4_e3600_r224_in1k": _normalized(_preset(
+        "mobilenetv3_large_100", _hf("mobilenetv3_large_100.ra4_e3600_r224_in1k"),
+        77.182, 93.328, "bicubic", 1.0, 256, test_size=256, results=_RESULTS_2025), _HALF, _HALF),
+    "mobilenetv3_large_100.miil_in21k": _normalized(_preset(
+        "mobilenetv3_large_100",
+        _hf("mobilenetv3_large_100.miil_in21k", _TRESNET + "mobilenetv3_large_100_in21k_miil-d71cc17b.pth"),
+        NO_ACCURACY, NO_ACCURACY, classes=IMAGENET_21K_P_CLASSES, results=None), _ZERO, _ONE),
+    "mobilenetv3_large_100.miil_in21k_ft_in1k": _normalized(_preset(
+        "mobilenetv3_large_100",
+        _hf("mobilenetv3_large_100.miil_in21k_ft_in1k", _TRESNET + "mobilenetv3_large_100_1k_miil_78_0-66471c13.pth"),
+        77.918, 92.914), _ZERO, _ONE),
+    "mobilenetv3_large_150d.ra4_e3600_r256_in1k": _normalized(_preset(
+        "mobilenetv3_large_150d", _hf("mobilenetv3_large_150d.ra4_e3600_r256_in1k"),
+        81.832, 95.878, "bilinear", 1.0, 320, train_size=256, test_size=320, results=_RESULTS_2025), _HALF, _HALF),
+    "mobilenetv3_rw.rmsp_in1k": _preset(
+        "mobilenetv3_rw", _hf("mobilenetv3_rw.rmsp_in1k", _GH + "v0.1-weights/mobilenetv3_100-35495452.pth"),
+        75.620, 92.704, "bicubic"),
     # ResNet-D and wide SE-ResNeXts (timm/models/resnet.py). Evaluated at the
     # test size, crop 1.0 / 0.95 as timm's results list them.
     "seresnet152d.ra2_in1k": _preset(
@@ -215,6 +261,6 @@ DEFAULT_PRESETS = {
     "se_resnext101d_32x8d": "seresnext101d_32x8d.ah_in1k",
     "se_resnextaa101d_32x8d": "seresnextaa101d_32x8d.sw_in12k_ft_in1k_288",
     "se_resnextaa201d_32x8d": "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384",
-    "se_mobilenet_v3_large": "mobilenetv3_large_100.ra_in1k",
+    "se_mobilenet_v3_large": "mobilenetv3_large_100.miil_in21k_ft_in1k",
     "se_mobilenet_v3_small": "mobilenetv3_small_100.lamb_in1k",
 }

@@ -5,6 +5,8 @@ from harness import RUN_EAGERLY, assert_keras_round_trip, forward
 
 import keras_senet
 from keras_senet import SEMobileNetV3Large, SEMobileNetV3Small, model_info
+from keras_senet.models import se_mobilenet
+from keras_senet.weights.presets import TIMM_ARCHS
 
 
 @pytest.mark.structure
@@ -22,6 +24,49 @@ def test_parameter_count_equals_keras_applications(ours, theirs, alpha, minimali
     assert model_info(ours(weights=None, alpha=alpha, minimalistic=minimalistic)).params == expected
     if alpha == 1.0 and not minimalistic:
         assert expected == {SEMobileNetV3Large: 5_483_032, SEMobileNetV3Small: 2_542_856}[ours]
+
+
+# timm's other MobileNetV3 models: (constructor, options as in TIMM_ARCHS)
+TIMM_MOBILENETS = {
+    "mobilenetv3_small_050": (SEMobileNetV3Small, dict(alpha=0.5)),
+    "mobilenetv3_small_075": (SEMobileNetV3Small, dict(alpha=0.75)),
+    "mobilenetv3_large_150d": (SEMobileNetV3Large, dict(alpha=1.5, depth_coefficient=1.2)),
+    "mobilenetv3_rw": (SEMobileNetV3Large, dict(implementation="rw")),
+}
+# learned parameters, counted on timm 1.0.31's models (issue 18)
+TIMM_PARAMS = {"mobilenetv3_small_050": 1_593_224, "mobilenetv3_small_075": 2_041_872,
+               "mobilenetv3_large_150d": 14_622_320, "mobilenetv3_rw": 5_479_918}
+
+
+@pytest.mark.structure
+@pytest.mark.parametrize("timm_name", list(TIMM_MOBILENETS))
+def test_timm_variants_parameters_and_depths(timm_name):
+    """Parameter count and blocks per stage equal timm's (its models built
+    here: the depth scaling of mobilenetv3_large_150d is checked on timm's
+    own block lists, 1.2x per stage rounded as timm rounds)."""
+    import timm
+
+    constructor, options = TIMM_MOBILENETS[timm_name]
+    assert TIMM_ARCHS[timm_name] == (constructor.__name__, dict(include_preprocessing=False, **options))
+    model = constructor(weights=None, **options)
+    reference = timm.create_model(timm_name)
+    assert model_info(model).params == sum(p.numel() for p in reference.parameters()) == TIMM_PARAMS[timm_name]
+    blocks = [len({layer.name.split("_")[1] for layer in model.layers if layer.name.startswith(f"stage{i}_")})
+              for i in range(len(reference.blocks))]
+    assert blocks == [len(stage) for stage in reference.blocks]
+
+
+def test_imagenet_picks_the_preset_of_the_arguments():
+    """weights="imagenet" means the preset of the model's width, depth and
+    implementation (keras.applications: MobileNetV3Small(alpha=0.75) loads
+    its 0.75 weights); the preset's name says which timm model it is."""
+    arch = {SEMobileNetV3Small: "se_mobilenet_v3_small", SEMobileNetV3Large: "se_mobilenet_v3_large"}
+    standard = dict(alpha=1.0, depth_coefficient=1.0, minimalistic=False, implementation="standard")
+    rows = {**TIMM_MOBILENETS, "mobilenetv3_small_100": (SEMobileNetV3Small, {}),
+            "mobilenetv3_large_100": (SEMobileNetV3Large, {})}
+    for timm_name, (constructor, options) in rows.items():
+        preset = se_mobilenet.imagenet_preset(arch[constructor], dict(standard, **options))
+        assert preset.split(".")[0] == timm_name
 
 
 @pytest.mark.structure
@@ -67,7 +112,16 @@ def test_v3_preprocessing_included_by_default():
         (dict(alpha=0), r"`alpha`.*Received: alpha=0"),
         (dict(dropout_rate=-0.1), r"`dropout_rate`.*Received: dropout_rate=-0.1"),
         (dict(se_options=dict(squeeze="sum")), r"`squeeze`.*Received: squeeze='sum'"),
-        (dict(weights="imagenet", alpha=0.75), r"is for alpha=1.0.*Received: alpha=0.75"),
+        (dict(depth_coefficient=0), r"`depth_coefficient`.*Received: depth_coefficient=0"),
+        (dict(implementation="caffe"), r"`implementation`.*Received: implementation='caffe'"),
+        # as keras.applications: ImageNet weights only for the widths that have them
+        (dict(weights="imagenet", alpha=0.75),
+         r"No ImageNet weights exist for `se_mobilenet_v3_large` with alpha=0.75, .*alpha=1.5, depth_coefficient=1.2"),
+        (dict(weights="mobilenetv3_large_100.ra_in1k", alpha=0.75),
+         r"'mobilenetv3_large_100.ra_in1k' is for alpha=1.0, .*Received: alpha=0.75"),
+        (dict(weights="mobilenetv3_rw.rmsp_in1k", implementation="standard"),
+         r"is for .*implementation='rw'. Received: .*implementation='standard'"),
+        (dict(weights="mobilenetv3_large_100.ra_in1k", minimalistic=True), r"Received: .*minimalistic=True"),
     ],
 )
 def test_errors(kwargs, match):
@@ -133,5 +187,15 @@ def test_se_mobilenet_v1_with_scse_trains():
 )
 def test_alpha_075_round_trip(constructor, tmp_path):
     model = constructor(weights=None, alpha=0.75, input_shape=(64, 64, 3))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    assert_keras_round_trip(model, x, tmp_path)
+
+
+@pytest.mark.sibling
+def test_rw_round_trip(tmp_path):
+    """implementation="rw" (SE with the block's hard-swish, head conv without bias) saves and reloads exactly."""
+    model = SEMobileNetV3Large(weights=None, implementation="rw", input_shape=(64, 64, 3))
+    assert model.get_layer("stage5_block0_se").activation == "hard_swish"
+    assert not model.get_layer("head_conv").use_bias
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     assert_keras_round_trip(model, x, tmp_path)
