@@ -13,7 +13,7 @@ import pytest
 import torch
 from hosting import cached_files, host_pth, host_safetensors
 from safetensors.numpy import save_file
-from timm_reference import random_timm_model, state_dict_arrays, timm_logits
+from timm_reference import random_timm_model, state_dict_arrays, timm_logits, with_batch_statistics
 
 import keras_senet
 from keras_senet import weights as weights_module
@@ -248,3 +248,34 @@ def test_predict_command_on_a_photo_matches_timm(server, cache, monkeypatch, tmp
     assert list(ours)[:5] == list(np.argsort(-theirs)[:5])
     # measured: 0.0016; [-1, 1] scaling instead of mean/std: 0.033; no center crop: 0.013
     assert max(abs(np.log(p) - theirs[i]) for i, p in ours.items()) < 0.005
+
+
+def test_imagenet_21k_mobilenet_preset_downloads_normalizes_and_decodes(server, cache, monkeypatch):
+    """mobilenetv3_large_100.miil_in21k (timm's safetensors, from the local
+    host): the default classes=1000 builds its 11,221-class head; the
+    built-in normalization is timm's config's (mean 0, std 1: raw [0, 255]
+    images give timm's logits on x / 255, where ImageNet mean/std would be
+    far off); decode_predictions names timm's top classes as timm's own
+    ImageNet-21K-P lists do."""
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    name = "mobilenetv3_large_100.miil_in21k"
+    reference = with_batch_statistics(random_timm_model("mobilenetv3_large_100", num_classes=11221), 97)
+    hosted = host_safetensors(server, reference, name)
+    monkeypatch.setitem(PRESETS[name], "urls", (f"{server.url}/{hosted}",))
+
+    model = keras_senet.SEMobileNetV3Large(weights=name, input_shape=(97, 97, 3), classifier_activation=None)
+    assert model.output_shape == (None, 11221)
+    assert cached_files(cache) == [f"{name}.keras.safetensors"]
+    images = np.random.default_rng(0).uniform(0, 255, (2, 97, 97, 3)).astype("float32")
+    logits = model.predict(images, verbose=0)
+    expected = timm_logits(reference, images / 255)
+    assert np.abs(expected[0] - expected[1]).max() > 0.1  # the logits depend on the image (measured 0.27)
+    assert np.abs(logits - expected).max() <= 1e-4
+
+    info = ImageNetInfo(infer_imagenet_subset(reference))  # "imagenet-21k-miil", from the head's width
+    for decoded, row in zip(keras_senet.se_mobilenet.decode_predictions(logits, top=3), expected):
+        chosen = np.argsort(-row)[:3]  # timm's top classes, in order
+        assert [wnid for wnid, _, _ in decoded] == [info.label_names()[i] for i in chosen]
+        names = [info.label_descriptions()[i].split(",")[0].replace(" ", "_") for i in chosen]
+        assert [label for _, label, _ in decoded] == names
