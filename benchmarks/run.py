@@ -254,7 +254,7 @@ def paths_vs_timm(spec, size, args, results):
     torch.set_num_threads(args.threads)
     model = build(spec, size)
     x = np.random.default_rng(0).normal(size=(1, size, size, 3)).astype("float32")
-    paths = [p for p in BACKEND_PATHS if bench._installed(p)] if spec in BACKEND_MODELS else ["graph"]
+    paths = [p for p in BACKEND_PATHS if bench.installed(p)] if spec in BACKEND_MODELS else ["graph"]
     if "backends" in args.skip:
         paths = [p for p in paths if p not in bench.WORKER_PATHS]
     runners = []
@@ -297,7 +297,7 @@ def train_vs_timm(spec, size, args, results):
         try:
             file = bench.save_for_workers(model, tmp)
             for backend in bench.WORKER_PATHS:
-                if bench._installed(backend):
+                if bench.installed(backend):
                     worker = bench.start_worker(backend, file, x, tmp, args.threads, mode="train")
                     runners.append(bench.worker_runner(worker))
             timers = [bench.stopwatch(lambda: model.train_on_batch(x, y))] + [r.run for r in runners]

@@ -154,9 +154,10 @@ class Runner:
         path: its name, e.g. "litert".
         output: its output on the benchmark input (numpy).
         run: a function that runs one call and returns its seconds.
-        first_call_s: seconds of the first call, including tracing,
-            compilation or delegate preparation.
-        prepare_s: seconds spent before it (export, saving, loading).
+        first_call_s: seconds of the first call, including tracing and
+            compilation (graph, xla, jax), creating the interpreter with its
+            XNNPACK delegate (litert) or the session (onnx).
+        prepare_s: seconds spent before it (export, loading the model).
         detail: the runtime and its version, e.g. "onnxruntime 1.31".
         close: releases what it holds (a worker process).
     """
@@ -208,6 +209,7 @@ def saved_model_runner(path, x):
     feed = tf.cast(tf.constant(x), dtype)
     call = lambda: next(iter(signature(feed).values())).numpy()  # noqa: E731
     output, first = _first(call)
+    # close() refers to `loaded`, which owns the variables: alive as long as the runner
     return Runner("graph", output, stopwatch(call), first, prepare,
                   detail=f"TensorFlow {tf.__version__}, SavedModel", close=lambda: loaded)
 
@@ -505,8 +507,8 @@ class Row:
             .onnx or SavedModel input).
         median_ms, min_ms, max_ms: latency of one call of the whole batch.
         images_per_s: batch / median latency.
-        first_call_ms: the first call (tracing, compilation, preparation).
-        prepare_s: export, saving or loading before the first call.
+        first_call_ms: the first call (see `Runner.first_call_s`).
+        prepare_s: export or model loading before the first call.
         max_abs_diff: max abs difference from the Keras model's output.
         times_ms: every timed round.
         detail: runtime and version.
@@ -626,7 +628,8 @@ class _Bar:
             sys.stderr.flush()
 
 
-def _installed(path):
+def installed(path):
+    """Whether the packages that path `path` imports are installed."""
     return all(importlib.util.find_spec(m) is not None for m in PACKAGES[path][0])
 
 
@@ -674,8 +677,8 @@ def _resolve(model, image_size, weights):
     return kind, None, name, name
 
 
-def _input_shape(kind, model, path, image_size):
-    """One input's (H, W, C) for the model or file."""
+def _input_shape(kind, model, path, image_size, label):
+    """One input's (H, W, C) for the model or file (`label` names it)."""
     if kind == "keras":
         shape = tuple(model.input_shape[1:])
         if None in shape[:2]:
@@ -684,11 +687,11 @@ def _input_shape(kind, model, path, image_size):
 
                 transform = inputs.input_transform(model)
                 if transform is None:
-                    raise ValueError(f"`image_size`: {model.name} takes any input size; give one (e.g. 224)")
+                    raise ValueError(f"`image_size`: {label} takes any input size; give one (e.g. 224)")
                 image_size = transform.size
             return (image_size, image_size, shape[2])
         if image_size not in (None, shape[0]):
-            raise ValueError(f"`image_size`: {model.name} takes {shape[0]}x{shape[1]} inputs only. "
+            raise ValueError(f"`image_size`: {label} takes {shape[0]}x{shape[1]} inputs only. "
                              f"Received: image_size={image_size}")
         return shape
     if kind == "tflite":
@@ -731,7 +734,7 @@ def _choose_paths(kind, paths, backend):
     skipped = {}
     for path in chosen:
         modules, hint = PACKAGES[path]
-        if not _installed(path):
+        if not installed(path):
             missing = next(m for m in modules if importlib.util.find_spec(m) is None)
             if explicit:
                 raise ImportError(f"`paths`: {path} needs the {missing} package; {hint}", name=missing)
@@ -770,8 +773,9 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
             "imagenet", a preset name or a weights file.
         warmup: untimed rounds before timing (default 3).
         repeats: timed rounds (default 10); each path's median is over them.
-        threads: threads for TensorFlow (intra-op, if its runtime has not
-            started yet; else the count it has is used for all), onnxruntime,
+        threads: threads for TensorFlow (intra-op, and inter-op 1, set for
+            the process if its runtime has not started yet; else the count
+            it has is used for all), onnxruntime,
             LiteRT and PyTorch; JAX's worker is pinned to that many cores
             (default: all cores).
         progress: show a progress line on stderr (on a terminal).
@@ -803,7 +807,7 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
     bar.stage("loading the model")
     kind, keras_model, path, label = _resolve(model, image_size, weights)
     chosen, skipped = _choose_paths(kind, paths, backend)
-    shape = _input_shape(kind, keras_model, path, image_size)
+    shape = _input_shape(kind, keras_model, path, image_size, label)
     x = np.random.default_rng(0).normal(size=(batch,) + tuple(shape)).astype("float32")
     if keras_model is not None and tuple(keras_model.input_shape[1:3]) != tuple(shape[:2]):
         keras_model = _fixed_size(keras_model, shape)
@@ -849,8 +853,9 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
         stats = summary(seconds)
         diff = None
         if reference is not None:
-            output = np.asarray(runner.output, "float64").reshape(reference.shape)
-            diff = float(np.abs(output - reference).max())
+            output = np.asarray(runner.output, "float64")
+            same = output.size == reference.size  # LiteRT may keep a (1, N) where Keras gives (N,)
+            diff = float(np.abs(output.reshape(reference.shape) - reference).max()) if same else float("inf")
         status = "not checked" if diff is None else "ok" if diff <= tolerance else "wrong"
         rows.append(Row(name, status, stats["median_ms"], stats["min_ms"], stats["max_ms"],
                         batch / (stats["median_ms"] / 1000), 1000 * runner.first_call_s, runner.prepare_s, diff,
