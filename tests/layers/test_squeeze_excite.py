@@ -36,6 +36,30 @@ def test_squeeze_operators(squeeze):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), np_se(X, layer, squeeze), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(2, 56, 56, 64), (1, 7, 7, 256)])
+def test_large_maps_match_float64_reference(shape):
+    """On TensorFlow (channels_last) the squeeze averages one spatial axis at a
+    time, which sums in another order than one Mean: checked against a float64
+    reference, against the layer in a model with unknown map size, and
+    against channels_first (one Mean over both axes) at 1e-6."""
+    x = np.maximum(RNG.normal(size=shape), 0).astype("float32")
+    layer = SqueezeExcite(ratio=4)
+    y = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(y, np_se(x.astype("float64"), layer), rtol=1e-5, atol=1e-7)
+    pooled = keras.ops.convert_to_numpy(layer.squeeze_inputs(x))
+    np.testing.assert_allclose(pooled, x.astype("float64").mean((1, 2)), rtol=1e-5)
+    unknown, known = keras.Input((None, None, shape[-1])), keras.Input(shape[1:])
+    y_unknown = keras.Model(unknown, layer(unknown)).predict(x, verbose=0)
+    y_known = keras.Model(known, layer(known)).predict(x, verbose=0)
+    np.testing.assert_allclose(y_known, y_unknown, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y_known, y, rtol=1e-6, atol=1e-7)
+    first = SqueezeExcite(ratio=4, data_format="channels_first")
+    first.build((None, shape[-1], *shape[1:3]))
+    first.set_weights(layer.get_weights())
+    y_first = keras.ops.convert_to_numpy(first(np.moveaxis(x, -1, 1)))
+    np.testing.assert_allclose(np.moveaxis(y_first, 1, -1), y, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     "gate, fn",
     [
