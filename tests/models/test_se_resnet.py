@@ -235,6 +235,7 @@ def test_anti_aliased_rows_refuse_odd_stage_sides():
         keras_senet.SEResNeXtAA101D_32x8d(weights=None, input_shape=(100, 100, 3))
 
 
+@pytest.mark.sibling  # the layers are standard Keras ones; JAX compiles this in 14 s
 def test_anti_aliased_keras_round_trip(tmp_path):
     model = shallow_twin("se_resnextaa101d_32x8d", input_shape=(64, 64, 3), classes=10)
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")

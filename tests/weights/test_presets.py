@@ -169,6 +169,7 @@ def test_imagenet_12k_preset_downloads_with_its_head(server, cache, monkeypatch)
 
     name = "seresnextaa101d_32x8d.sw_in12k"
     reference = random_timm_model("seresnextaa101d_32x8d", layers=(1, 1, 1, 1), num_classes=11821)
+    with_batch_statistics(reference, 97)  # so that the input reaches the logits (see test_convert)
     monkeypatch.setitem(se_resnet.ARCHS["se_resnextaa101d_32x8d"], "depths", (1, 1, 1, 1))
     hosted = host_safetensors(server, reference, name)
     monkeypatch.setitem(PRESETS[name], "urls", (f"{server.url}/{hosted}",))
