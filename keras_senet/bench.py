@@ -853,9 +853,7 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
         stats = summary(seconds)
         diff = None
         if reference is not None:
-            output = np.asarray(runner.output, "float64")
-            same = output.size == reference.size  # LiteRT may keep a (1, N) where Keras gives (N,)
-            diff = float(np.abs(output.reshape(reference.shape) - reference).max()) if same else float("inf")
+            diff = difference(reference, runner.output)
         status = "not checked" if diff is None else "ok" if diff <= tolerance else "wrong"
         rows.append(Row(name, status, stats["median_ms"], stats["min_ms"], stats["max_ms"],
                         batch / (stats["median_ms"] / 1000), 1000 * runner.first_call_s, runner.prepare_s, diff,
@@ -864,6 +862,15 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
     recommended = min(good, key=lambda r: r.median_ms).path if good else None
     return BenchReport(label, batch, tuple(shape), tuple(rows), recommended, tolerance,
                        _thread_counts(chosen, skipped, threads), warmup, repeats, _machine())
+
+
+def difference(reference, output):
+    """Max abs difference of `output` from `reference` (the Keras model's),
+    as float64; inf when they hold different numbers of values."""
+    reference, output = np.asarray(reference, "float64"), np.asarray(output, "float64")
+    if output.size != reference.size:
+        return float("inf")
+    return float(np.abs(output.reshape(reference.shape) - reference).max())
 
 
 def _fixed_size(model, shape):
