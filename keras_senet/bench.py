@@ -538,7 +538,7 @@ class BenchReport:
     Attributes:
         model: the model's name or file.
         batch: images per call.
-        input_shape: one input's shape, (H, W, C).
+        input_shape: one input's shape, (H, W, C); None when no path ran.
         rows: a `Row` per path, in `PATHS` order.
         recommended: the fastest path whose output matches Keras (or, for a
             file with no Keras model, the fastest that ran); None if none.
@@ -571,7 +571,7 @@ class BenchReport:
         """The report as a text table, with the recommendation."""
         threads = ", ".join(f"{k} {v}" for k, v in self.threads.items())
         lines = [
-            f"{self.model}: batch {self.batch}, input {'x'.join(map(str, self.input_shape))}; "
+            f"{self.model}: batch {self.batch}, input {'x'.join(map(str, self.input_shape or ('?',)))}; "
             f"median of {self.repeats} alternating rounds after {self.warmup} warm-up rounds",
             f"{self.machine}; threads: {threads}",
             "",
@@ -807,6 +807,9 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
     bar.stage("loading the model")
     kind, keras_model, path, label = _resolve(model, image_size, weights)
     chosen, skipped = _choose_paths(kind, paths, backend)
+    if set(chosen) <= set(skipped):  # nothing can run (reading a file's input shape may need its runtime)
+        return BenchReport(label, batch, None, tuple(Row(p, skipped[p]) for p in chosen), None, None, {},
+                           warmup, repeats, _machine())
     shape = _input_shape(kind, keras_model, path, image_size, label)
     x = np.random.default_rng(0).normal(size=(batch,) + tuple(shape)).astype("float32")
     if keras_model is not None and tuple(keras_model.input_shape[1:3]) != tuple(shape[:2]):

@@ -318,13 +318,13 @@ def cmd_bench(args):
         report = bench.bench(args.model, batch=args.batch, paths=args.paths, image_size=args.image_size,
                              weights=None if args.weights == "none" else args.weights, warmup=args.warmup, repeats=args.repeats, threads=args.threads,
                              progress=True, quiet=lambda: _native_logs_hidden(not args.verbose))
-    except ValueError as error:  # bench names its keyword arguments: name the flags instead
+    except (ValueError, ImportError) as error:  # bench names its keyword arguments: name the flags instead
         message = str(error)
         for keyword, flag in (("`model`", "MODEL|FILE"), ("`paths`", "--paths"), ("`image_size`", "--image-size"),
                               ("`weights`", "--weights"), ("`batch`", "--batch"), ("`warmup`", "--warmup"),
                               ("`repeats`", "--repeats"), ("`threads`", "--threads")):
             message = message.replace(keyword, flag)
-        raise ValueError(message) from error
+        raise type(error)(message) from error  # an ImportError without `name`: bench's message has the hint
     print(report.table())
     if args.json:
         with open(args.json, "w") as f:

@@ -3,6 +3,7 @@ Keras, the reported numbers are consistent with each other and with the
 wall time of the command, and errors name the argument. No speed is
 asserted (speed is the command's own report)."""
 
+import importlib.util
 import json
 import os
 import statistics
@@ -143,3 +144,16 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert "MODEL|FILE: 'SEResNet51' is neither a file nor a constructor name" in capsys.readouterr().err
     assert main(["bench", "SEResNet18", "--warmup", "-1"]) == 2
     assert "--warmup must be an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.tensorflow_only
+def test_a_missing_package_is_a_row_by_default_and_an_error_when_asked_for(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "tiny.tflite"
+    export.to_tflite(_tiny_model(), str(path))
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ai_edge_litert" else find_spec(name, *a))
+    report = bench.bench(str(path))
+    assert [(r.path, r.status) for r in report.rows] == [("litert", "not installed (pip install 'keras-senet[export]')")]
+    assert report.recommended is None and "recommended: none" in report.table()
+    assert main(["bench", str(path), "--paths", "litert"]) == 2
+    assert "--paths: litert needs the ai_edge_litert package; pip install 'keras-senet[export]'" in capsys.readouterr().err
