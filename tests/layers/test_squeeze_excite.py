@@ -38,10 +38,9 @@ def test_squeeze_operators(squeeze):
 
 @pytest.mark.parametrize("shape", [(2, 56, 56, 64), (1, 7, 7, 256)])
 def test_large_maps_match_float64_reference(shape):
-    """On TensorFlow (channels_last) the squeeze averages one spatial axis at a
-    time, which sums in another order than one Mean: checked against a float64
-    reference, against the layer in a model with unknown map size, and
-    against channels_first (one Mean over both axes) at 1e-6."""
+    """Maps as large as a network's (3136 positions): the squeeze and the
+    output against a float64 reference, and the same layer in a model with
+    unknown map size, eagerly and in channels_first order at 1e-6."""
     x = np.maximum(RNG.normal(size=shape), 0).astype("float32")
     layer = SqueezeExcite(ratio=4)
     y = keras.ops.convert_to_numpy(layer(x))
