@@ -173,27 +173,31 @@ def cmd_convert(args):
 def cmd_presets(args):
     from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
 
+    import math
+
     defaults = set(DEFAULT_PRESETS.values())
     rows = []
     for name, p in PRESETS.items():
         t = p["transform"]
         sources = ", ".join(dict.fromkeys(u.rsplit(".", 1)[-1] for u in p["urls"]))  # safetensors, pth
+        # heads of other label sets have no ImageNet-1k accuracy
+        top1, top5 = ("-" if math.isnan(v) else f"{v:.2f}" for v in (p["top1"], p["top5"]))
         rows.append((f"`{name}`" if args.markdown else name, "*" if name in defaults else "", p["constructor"],
-                     p["variant"] or "", f"{p['top1']:.2f}", f"{p['top5']:.2f}",
+                     p["variant"] or "", f"{p.get('classes', 1000):,}", top1, top5,
                      f"{t.size} / {t.crop_pct} {t.interpolation}", sources))
-    header = ("preset", "", "constructor", "variant", "top-1", "top-5", "eval size / crop", "source")
+    header = ("preset", "", "constructor", "variant", "classes", "top-1", "top-5", "eval size / crop", "source")
     if args.markdown:
         print("| " + " | ".join(header) + " |")
-        print("|---|---|---|---|---:|---:|---|---|")
+        print("|---|---|---|---|---:|---:|---:|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
     else:
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
-            print("  ".join(c.rjust(w) if i in (4, 5) else c.ljust(w)
+            print("  ".join(c.rjust(w) if i in (4, 5, 6) else c.ljust(w)
                             for i, (c, w) in enumerate(zip(row, widths))).rstrip())
     print("* default for weights='imagenet'. top-1/top-5: timm's ImageNet-1k validation results at the "
-          "eval size; pth sources need torch (pip install 'keras-senet[convert]')")
+          "eval size (- for ImageNet-12k / 21K-P heads); pth sources need torch (pip install 'keras-senet[convert]')")
 
 
 def _build(name, weights, size):

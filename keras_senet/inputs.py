@@ -221,6 +221,26 @@ def image_files(paths):
     return files
 
 
+def decode_image(contents, channels=0):
+    """Decode an encoded JPEG, PNG, BMP or GIF (first frame) to (H, W, C)
+    uint8, JPEGs with the accurate integer DCT: bit-identical to PIL (what
+    timm and torchvision read images with), where TensorFlow's default fast
+    DCT differs by 1 level on average and up to 3 (measured on a q95 JPEG).
+    Usable in `tf.data.Dataset.map`.
+
+    Args:
+        contents: a scalar string tensor, the file's bytes.
+        channels: 0 (as stored), 1, 3 or 4.
+    """
+    import tensorflow as tf
+
+    return tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=channels, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=channels, expand_animations=False),
+    )
+
+
 def load_images(files, transform, size=None):
     """Decode image files and apply `transform`'s evaluation transform.
 
@@ -240,7 +260,7 @@ def load_images(files, transform, size=None):
     images = []
     for path in files:
         try:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+            image = decode_image(tf.io.read_file(path))
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
             raise ValueError(f"{path} is not a readable image: its content is not JPEG, PNG, BMP or GIF") from None
         images.append(np.asarray(transform.eval_image(image, size)))

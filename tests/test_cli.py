@@ -67,7 +67,10 @@ def test_presets_lists_every_preset(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in PRESETS)
-    assert re.search(r"^seresnet50\.ra2_in1k +\* +SEResNet50 +torch +81\.28 +95\.65 +288 / 0\.95 bicubic", out, re.M)
+    # timm's results-imagenet.csv at 0173a139: seresnet50.ra2_in1k at 288, 81.284 / 95.652, crop 0.95, bicubic
+    assert re.search(r"^seresnet50\.ra2_in1k +\* +SEResNet50 +torch +1,000 +81\.28 +95\.65 +288 / 0\.95 bicubic", out, re.M)
+    # an ImageNet-12k head: its width, and no ImageNet-1k accuracy
+    assert re.search(r"^seresnextaa101d_32x8d\.sw_in12k +SEResNeXtAA101D_32x8d +torch +11,821 +- +- ", out, re.M)
 
 
 def test_readme_preset_table_is_the_command_output(capsys):

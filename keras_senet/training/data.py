@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from keras_senet.inputs import IMAGE_EXTENSIONS
+from keras_senet.inputs import IMAGE_EXTENSIONS, decode_image
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
@@ -167,7 +167,7 @@ def image_folder_source(root, split="train"):
                          + (f" for {split!r}" if start > 0 or stop < 100 else ""))
 
     def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = decode_image(tf.io.read_file(path), channels=3)
         return image, label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, np.array(labels, "int64")))

@@ -1,11 +1,13 @@
 """Parity with the reference implementation (timm, PyTorch CPU) through our
-converter: random weights, random BatchNorm statistics, fixed input."""
+converter: random weights, BatchNorm statistics re-estimated on a random
+batch (random ones let the input fade before the logits: see
+timm_reference.random_timm_model), fixed input."""
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 from harness import forward
-from timm_reference import random_timm_model, shallow_twin, state_dict_arrays, timm_logits, with_batch_statistics
+from timm_reference import random_timm_model, shallow_twin, state_dict_arrays, timm_logits
 
 import keras_senet
 from keras_senet.models.from_timm import convert_timm_checkpoint
@@ -21,36 +23,41 @@ def save_reference(model, path):
     return path
 
 
+def assert_logits_match(actual, reference, x):
+    """`actual` equals the reference's logits on `x` within TOLERANCE, or,
+    where float32 itself is less exact than that (100- to 150-layer networks
+    whose activations stay near unit variance), is no further from the exact
+    logits (the reference run in float64) than twice the reference's own
+    float32 error."""
+    expected = timm_logits(reference, x)
+    # the logits depend on the input, not on the biases alone
+    assert np.abs(expected[0] - expected[1]).max() > 0.5, "the input does not reach the logits"
+    error = np.abs(actual - expected).max()
+    if error > TOLERANCE:
+        exact = timm_logits(reference, x, float64=True)
+        reference_error = np.abs(expected - exact).max()
+        assert np.abs(actual - exact).max() <= 2 * reference_error, (error, reference_error)
+
+
 def check_parity(timm_name, size, tmp_path):
-    reference = random_timm_model(timm_name)
-    mobile = timm_name.startswith("mobilenetv3")
-    if mobile:  # random BN statistics lose MobileNetV3's input signal (see with_batch_statistics)
-        with_batch_statistics(reference, size)
+    reference = random_timm_model(timm_name, statistics_size=size)
     path = save_reference(reference, tmp_path / f"{timm_name}.safetensors")
     model = convert_timm_checkpoint(
         timm_name, path, input_shape=(size, size, 3), classifier_activation=None
     )
     x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
-    expected = timm_logits(reference, x)
-    actual = model.predict(x, verbose=0)
-    assert np.abs(expected).max() > 1.0, "logits too small for a meaningful tolerance"
-    if mobile:  # the logits depend on the input, not on the biases alone
-        assert np.abs(expected[0] - expected[1]).max() > 0.5
-    assert np.abs(actual - expected).max() <= TOLERANCE
+    assert_logits_match(forward(model, x), reference, x)
 
 
-# The ResNet-D and wide ResNeXt rows, with BatchNorm statistics of the
-# network's own activations (with_batch_statistics): with the random ones the
-# input barely reaches their logits (two inputs' logits differ by 3e-5 to
-# 2e-4 here), so a 1e-4 parity would check little more than the biases.
-# None: full depth, through convert_timm_checkpoint (the `convert` command's
-# path). The 101- to 201-layer rows (15-40 s each at full depth) are checked
-# one block per stage deep (timm: layers=(1, 1, 1, 1)), which has every kind
-# of layer of the row, and their depths by the parameter counts
-# (tests/models/test_se_resnet.py). At full depth (measured once here, 97x97)
-# they differ from timm by 1.6e-4 (seresnext101_32x8d) to 3.9e-3
-# (seresnextaa201d_32x8d) with logits of 12-18: float32 rounding, the size of
-# timm's own float32-vs-float64 difference (1.9e-4 and 2.6e-3).
+# The ResNet-D and wide ResNeXt rows. None: full depth, through
+# convert_timm_checkpoint (the `convert` command's path). The 101- to
+# 201-layer rows (15-40 s each at full depth) are checked one block per stage
+# deep (timm: layers=(1, 1, 1, 1)), which has every kind of layer of the row,
+# and their depths by the parameter counts (tests/models/test_se_resnet.py).
+# At full depth (measured once here, 97x97) they differ from timm by 1.6e-4
+# (seresnext101_32x8d) to 3.9e-3 (seresnextaa201d_32x8d) with logits of
+# 12-18: float32 rounding, the size of timm's own float32-vs-float64
+# difference (1.9e-4 and 2.6e-3), which assert_logits_match allows.
 RESNET_D = {
     "seresnext26d_32x4d": None, "seresnext26t_32x4d": None,
     "seresnet152d": "se_resnet152d", "seresnext101_32x8d": "se_resnext101_32x8d",
@@ -79,16 +86,14 @@ def test_resnet_d_parity(timm_name, tmp_path):
     (see RESNET_D), through the converter's file path."""
     twin = RESNET_D[timm_name]
     reference = random_timm_model(timm_name, **({"layers": (1, 1, 1, 1)} if twin else {}))
-    path = save_reference(with_batch_statistics(reference, 97), tmp_path / f"{timm_name}.safetensors")
+    path = save_reference(reference, tmp_path / f"{timm_name}.safetensors")
     if twin:
         model = shallow_twin(twin, input_shape=(97, 97, 3), classifier_activation=None)
         load_timm_state_dict(model, read_checkpoint(path), source=str(path))
     else:
         model = convert_timm_checkpoint(timm_name, path, input_shape=(97, 97, 3), classifier_activation=None)
     x = np.random.default_rng(0).normal(size=(2, 97, 97, 3)).astype("float32")
-    expected = timm_logits(reference, x)
-    assert np.abs(expected[0] - expected[1]).max() > 0.5  # the input reaches the logits
-    assert np.abs(forward(model, x) - expected).max() <= TOLERANCE
+    assert_logits_match(forward(model, x), reference, x)
 
 
 @pytest.mark.parametrize("timm_name", ["legacy_seresnet50", "seresnet50", "mobilenetv3_large_100"])
