@@ -107,7 +107,7 @@ def cmd_info(args):
         raise SystemExit(
             f"keras-senet info: unknown model {unknown[0]!r}; choose from {', '.join(keras_senet.MODELS)}"
         )
-    header = f"{'model':<20} {'variant':<8} {'input':>7} {'params':>13} {'GMACs':>8}"
+    header = f"{'model':<22} {'variant':<8} {'input':>7} {'params':>13} {'GMACs':>8}"
     if args.run:
         header += f" {'forward ms':>11}  output"
     print(f"random weights (nothing is classified); input: square side in pixels"
@@ -124,7 +124,7 @@ def cmd_info(args):
             model = constructor(weights=None, input_shape=shape, **options)
             size = model.input_shape[1]
             info = keras_senet.model_info(model)
-            line = f"{name:<20} {variant or '-':<8} {size:>7} {info.params:>13,} {info.macs / 1e9:>8.3f}"
+            line = f"{name:<22} {variant or '-':<8} {size:>7} {info.params:>13,} {info.macs / 1e9:>8.3f}"
             if args.run:
                 x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
                 x = model.input_transform.normalize(x)
