@@ -44,11 +44,13 @@ def _shrunk(arch):
 # share a builder, and which stand for the others (CI time; the others are
 # marked `sibling` and run with KERAS_SENET_ALL_MODELS=1):
 # - se_resnet.SEResNet: SEResNet18/34/50/101/152, SEResNeXt26/50/101,
-#   SENet154 (rows of ARCHS) and SEResNetCIFAR. SEResNet18 (basic blocks),
-#   SEResNeXt26 (grouped bottlenecks) and SEResNetCIFAR (3x3 stem) run
-#   always; the other rows run with one block per stage (same layers, fewer
-#   repeats): SEResNet50's is the torch variant, SENet154's has the deep stem
-#   and 3x3 projection shortcuts.
+#   SENet154, the ResNet-D rows (rows of ARCHS) and SEResNetCIFAR.
+#   SEResNet18 (basic blocks), SEResNeXt26 (grouped bottlenecks),
+#   SEResNetCIFAR (3x3 stem) and SEResNeXtAA101D_32x8d (deep stem, average-
+#   pool shortcuts, anti-aliased pools; one block per stage) run always; the
+#   other rows run with one block per stage (same layers, fewer repeats):
+#   SEResNet50's is the torch variant, SENet154's has the deep stem and 3x3
+#   projection shortcuts, SEResNeXt26T's the tiered stem.
 # - se_mobilenet.SEMobileNetV3: SEMobileNetV3Large/Small (both run).
 #   SEMobileNet and SEMobileNetV2 have a builder each.
 # - se_applications.SEApplication: SEInceptionV3, SEInceptionResNetV2 and
@@ -65,12 +67,16 @@ CASES = {
     "SEMobileNetV3Small": (keras_senet.SEMobileNetV3Small, SIZE),
     "SEInceptionV3": (keras_senet.SEInceptionV3, 75),
     "SEDenseNet121": (keras_senet.SEDenseNet121, SIZE),
+    "SEResNeXtAA101D_32x8d": (_shrunk("se_resnextaa101d_32x8d"), SIZE),
 }
 SIBLINGS = {
     **{name: (_shrunk(arch), SIZE) for name, arch in [
         ("SEResNet34", "se_resnet34"), ("SEResNet50", "se_resnet50"), ("SEResNet101", "se_resnet101"),
         ("SEResNet152", "se_resnet152"), ("SEResNeXt50", "se_resnext50"), ("SEResNeXt101", "se_resnext101"),
-        ("SENet154", "senet154"),
+        ("SENet154", "senet154"), ("SEResNet152D", "se_resnet152d"), ("SEResNeXt26D", "se_resnext26d"),
+        ("SEResNeXt26T", "se_resnext26t"), ("SEResNeXt101_32x8d", "se_resnext101_32x8d"),
+        ("SEResNeXt101_64x4d", "se_resnext101_64x4d"), ("SEResNeXt101D_32x8d", "se_resnext101d_32x8d"),
+        ("SEResNeXtAA201D_32x8d", "se_resnextaa201d_32x8d"),
     ]},
     "SEInceptionResNetV2": (keras_senet.SEInceptionResNetV2, 75),
     "SEDenseNet169": (keras_senet.SEDenseNet169, SIZE),
