@@ -316,6 +316,33 @@ def train_vs_timm(spec, size, args, results):
                 reference, results)
 
 
+def write_json(args, machine, results, complete=False):
+    """The results so far, replaced atomically: a run that is stopped (or
+    runs out of memory) keeps what it measured, marked "complete": false."""
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(args.output)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
+                       "complete": complete, "results": results}, f, indent=2)
+        os.replace(tmp, args.output + ".json")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def release_memory():
+    """Drop the models of a finished section: one process builds, traces,
+    exports and trains dozens of large models (a full run reached 20 GB of
+    resident memory and was killed before this)."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def markdown(results, machine):
     """The results as Markdown tables, for the README."""
     lines = [f"Measured on {machine}.", "", "| comparison (A / B) | A ms | B ms | A / B | target |",
@@ -407,9 +434,11 @@ def main():
             results.append({"name": f"{spec_a} / {spec_b}: peak RSS MB, batch {args.batch}", "a_mb": ma, "b_mb": mb})
             print(f"{spec_a} / {spec_b}: peak resident memory {ma:.0f} / {mb:.0f} MB", flush=True)
         del a, b
-        keras.backend.clear_session()
+        release_memory()
+        write_json(args, machine, results)
     if "grouped_conv" not in args.skip:
         grouped_conv(args, results)
+        write_json(args, machine, results)
     specs = list(dict.fromkeys(s for k in pairs for s in pairs[k][:2]))
     if "se_resnet50" in pairs:
         specs.append("SEResNet50")  # the torch variant, as timm's seresnet50
@@ -417,6 +446,8 @@ def main():
         for spec in TFLITE_MODELS:
             if spec in specs:
                 tflite(spec, args.size, args, results)
+                release_memory()
+                write_json(args, machine, results)
     if "timm" not in args.skip:
         try:
             import timm  # noqa: F401
@@ -427,12 +458,13 @@ def main():
             for spec in dict.fromkeys(specs):
                 if spec in TIMM:
                     paths_vs_timm(spec, args.size, args, results)
+                    release_memory()
+                    write_json(args, machine, results)
                 if spec in BACKEND_MODELS and "train" not in args.skip:
                     train_vs_timm(spec, args.size, args, results)
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output + ".json", "w") as f:
-        json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
-                   "results": results}, f, indent=2)
+                    release_memory()
+                    write_json(args, machine, results)
+    write_json(args, machine, results, complete=True)
     chart(results, args.output + ".png", machine)
     with open(args.output + ".md", "w") as f:
         f.write(markdown(results, machine))
