@@ -538,10 +538,10 @@ class BenchReport:
     Attributes:
         model: the model's name or file.
         batch: images per call.
-        input_shape: one input's shape, (H, W, C); None when no path ran.
+        input_shape: one input's shape, (H, W, C).
         rows: a `Row` per path, in `PATHS` order.
-        recommended: the fastest path whose output matches Keras (or, for a
-            file with no Keras model, the fastest that ran); None if none.
+        recommended: the fastest path whose output matches Keras, when at
+            least two paths ran (`recommend`); else None.
         tolerance: the allowed max abs difference (`TOLERANCE` x the largest
             |output| of the Keras model); None without a Keras model.
         threads: runtime -> threads used.
@@ -571,7 +571,7 @@ class BenchReport:
         """The report as a text table, with the recommendation."""
         threads = ", ".join(f"{k} {v}" for k, v in self.threads.items())
         lines = [
-            f"{self.model}: batch {self.batch}, input {'x'.join(map(str, self.input_shape or ('?',)))}; "
+            f"{self.model}: batch {self.batch}, input {'x'.join(map(str, self.input_shape))}; "
             f"median of {self.repeats} alternating rounds after {self.warmup} warm-up rounds",
             f"{self.machine}; threads: {threads}",
             "",
@@ -590,12 +590,20 @@ class BenchReport:
                  f"{self.tolerance:.1e} ({TOLERANCE:g} of its largest |output|)" if self.tolerance is not None
                  else "no Keras model to compare with: outputs not checked")
         lines += ["", check]
+        ran = [r for r in self.rows if r.timed]
         if self.recommended:
             best = self.row(self.recommended)
             lines.append(f"recommended: {self.recommended} ({best.median_ms:.2f} ms, "
-                         f"{best.images_per_s:.1f} images/s at batch {self.batch})")
+                         f"{best.images_per_s:.1f} images/s at batch {self.batch}), the fastest of the "
+                         f"{len(ran)} paths that ran whose outputs match Keras")
+        elif not ran:
+            lines.append("recommended: none (no path ran)")
+        elif len(ran) == 1:
+            lines.append(f"recommended: none (only one path ran, {ran[0].path}: nothing to compare it with)")
+        elif self.tolerance is None:
+            lines.append("recommended: none (outputs not checked against Keras)")
         else:
-            lines.append("recommended: none (no path ran correctly)")
+            lines.append("recommended: none (no path's output matches Keras)")
         return "\n".join(lines)
 
 
@@ -630,7 +638,12 @@ class _Bar:
 
 def installed(path):
     """Whether the packages that path `path` imports are installed."""
-    return all(importlib.util.find_spec(m) is not None for m in PACKAGES[path][0])
+    return _missing(path) is None
+
+
+def _missing(path):
+    """The first module that path `path` imports and cannot find, or None."""
+    return next((m for m in PACKAGES[path][0] if importlib.util.find_spec(m) is None), None)
 
 
 def _set_tf_threads(threads):
@@ -655,8 +668,20 @@ def _resolve(model, image_size, weights):
         return "keras", model, None, model.name
     name = os.fspath(model)
     if name in keras_senet.MODELS:
+        _check_weights(weights)
         shape = None if image_size is None else (image_size, image_size, 3)
-        built = keras_senet.MODELS[name](weights=None if weights in (None, "none") else weights, input_shape=shape)
+        try:
+            built = keras_senet.MODELS[name](weights=None if weights in (None, "none") else weights,
+                                             input_shape=shape)
+        except ValueError as error:  # the constructor names its own arguments: name bench's
+            text = str(error)
+            if "Received: weights=" in text:
+                raise ValueError(f"`weights`: {text}") from error
+            if image_size is not None and "input_shape" in text:
+                reason = text.split("Received")[0].strip().rstrip(";.")
+                raise ValueError(f"`image_size`: {name} cannot take {image_size}x{image_size} inputs: {reason}. "
+                                 f"Received: image_size={image_size}") from error
+            raise
         return "keras", built, None, f"{name} ({'random weights' if weights in (None, 'none') else weights})"
     if weights not in (None, "none"):
         raise ValueError(f"`weights` applies to a constructor name only; {name} is a file. Received: weights={weights!r}")
@@ -675,6 +700,20 @@ def _resolve(model, image_size, weights):
     if kind == "keras":
         return "keras", inputs.load_model(name, compile=False), name, name
     return kind, None, name, name
+
+
+def _check_weights(weights):
+    """`weights` for a constructor name: None, "none", "imagenet", a preset
+    name or an existing file (the constructor checks which presets fit)."""
+    from keras_senet.weights.presets import PRESETS
+
+    if weights in (None, "none", "imagenet") or weights in PRESETS or os.path.exists(weights):
+        return
+    raise ValueError(
+        f"`weights` {weights!r}: no such file ({os.path.abspath(weights)}) and no preset of that name. Give 'none' "
+        "(random weights), 'imagenet', a preset name (`keras-senet presets` lists them) or the path of a weights "
+        "file (.weights.h5, .keras, .safetensors, .pth)"
+    )
 
 
 def _input_shape(kind, model, path, image_size, label):
@@ -717,8 +756,13 @@ def _input_shape(kind, model, path, image_size, label):
     return shape
 
 
-def _choose_paths(kind, paths, backend):
-    """(paths to run, {path: status} of those that cannot run)."""
+def _choose_paths(kind, paths, backend, label):
+    """(paths to run, {path: status} of those that cannot run).
+
+    Raises:
+        ImportError / ValueError: when no path can run (`label` names the
+            model or file), naming the missing package and how to install it.
+    """
     possible = FILE_PATHS[kind]
     if paths is None:
         chosen, explicit = list(possible), False
@@ -733,9 +777,9 @@ def _choose_paths(kind, paths, backend):
             raise ValueError("`paths` is empty; choose from " + ", ".join(PATHS))
     skipped = {}
     for path in chosen:
-        modules, hint = PACKAGES[path]
-        if not installed(path):
-            missing = next(m for m in modules if importlib.util.find_spec(m) is None)
+        hint = PACKAGES[path][1]
+        missing = _missing(path)
+        if missing:
             if explicit:
                 raise ImportError(f"`paths`: {path} needs the {missing} package; {hint}", name=missing)
             skipped[path] = f"not installed ({hint})"
@@ -743,6 +787,18 @@ def _choose_paths(kind, paths, backend):
             if explicit:
                 raise ValueError(f"`paths`: {path} needs KERAS_BACKEND=tensorflow in this process (it runs {backend})")
             skipped[path] = f"needs KERAS_BACKEND=tensorflow (this process runs {backend})"
+    if set(chosen) <= set(skipped):  # nothing to time: say why, once, instead of an empty table
+        missing = {p: _missing(p) for p in chosen if _missing(p)}
+        reasons = "; ".join(f"{p} needs the {missing[p]} package: {PACKAGES[p][1]}" if p in missing
+                            else f"{p} {skipped[p]}" for p in chosen)
+        if kind == "keras":
+            message = f"nothing to measure on {label}: {reasons}"
+        else:
+            what = {"tflite": "a .tflite file", "onnx": "an .onnx file", "saved_model": "a SavedModel folder"}[kind]
+            message = f"nothing to measure: {label} is {what}, which runs on {', '.join(chosen)} only, and {reasons}"
+        if missing:
+            raise ImportError(message, name=next(iter(missing.values())))
+        raise ValueError(message)
     return chosen, skipped
 
 
@@ -784,15 +840,17 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
 
     Returns:
         A `BenchReport`. Latencies in ms for one call of `batch` images,
-        throughput in images/s.
+        throughput in images/s. It recommends a path only when two or more
+        ran, among those whose outputs match Keras (see `recommend`).
 
     Raises:
         ValueError: naming the argument: an unknown path or model name, a
-            missing file, a path the file cannot run on, a size the model
-            does not take, a batch/warmup/repeats/threads below 1 (0 for
-            warmup).
+            missing file, weights that are neither a preset nor an existing
+            file, a path the file cannot run on, a size the model does not
+            take, a batch/warmup/repeats/threads below 1 (0 for warmup).
         ImportError: for a path named in `paths` whose package is missing,
-            naming the package and how to install it.
+            or when no path can run for want of a package (e.g. a .tflite
+            file without LiteRT), naming the package and how to install it.
     """
     import keras
 
@@ -806,17 +864,21 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
         threads = _set_tf_threads(threads)
     bar.stage("loading the model")
     kind, keras_model, path, label = _resolve(model, image_size, weights)
-    chosen, skipped = _choose_paths(kind, paths, backend)
-    if set(chosen) <= set(skipped):  # nothing can run (reading a file's input shape may need its runtime)
-        return BenchReport(label, batch, None, tuple(Row(p, skipped[p]) for p in chosen), None, None, {},
-                           warmup, repeats, _machine())
+    chosen, skipped = _choose_paths(kind, paths, backend, label)  # raises when none can run
     shape = _input_shape(kind, keras_model, path, image_size, label)
     x = np.random.default_rng(0).normal(size=(batch,) + tuple(shape)).astype("float32")
-    if keras_model is not None and tuple(keras_model.input_shape[1:3]) != tuple(shape[:2]):
-        keras_model = _fixed_size(keras_model, shape)
     reference = None
     if keras_model is not None:
-        reference = keras.ops.convert_to_numpy(keras_model(x, training=False))
+        try:
+            if tuple(keras_model.input_shape[1:3]) != tuple(shape[:2]):
+                keras_model = _fixed_size(keras_model, shape)
+            reference = keras.ops.convert_to_numpy(keras_model(x, training=False))
+        except ValueError as error:  # e.g. a size that shrinks to nothing in a 'valid' convolution
+            if image_size is None:
+                raise
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"`image_size`: {label} fails at {image_size}x{image_size} inputs ({reason}); give a "
+                             f"larger size. Received: image_size={image_size}") from error
     tolerance = None if reference is None else TOLERANCE * float(np.abs(reference).max())
 
     runners, failed, workers = {}, {}, {}
@@ -861,10 +923,22 @@ def bench(model, *, batch=1, paths=None, image_size=None, weights=None, warmup=3
         rows.append(Row(name, status, stats["median_ms"], stats["min_ms"], stats["max_ms"],
                         batch / (stats["median_ms"] / 1000), 1000 * runner.first_call_s, runner.prepare_s, diff,
                         tuple(1000 * s for s in seconds), runner.detail))
-    good = [r for r in rows if r.status in ("ok", "not checked")]
-    recommended = min(good, key=lambda r: r.median_ms).path if good else None
-    return BenchReport(label, batch, tuple(shape), tuple(rows), recommended, tolerance,
+    return BenchReport(label, batch, tuple(shape), tuple(rows), recommend(rows), tolerance,
                        _thread_counts(chosen, skipped, threads), warmup, repeats, _machine())
+
+
+def recommend(rows):
+    """The path to recommend among `rows` (`Row`s), or None.
+
+    Only a comparison recommends: at least two paths must have run, and the
+    one chosen is the fastest whose output was checked against Keras and
+    matched ("ok"). One path alone, or outputs not checked (a .tflite,
+    .onnx or SavedModel input has no Keras model to compare with), give None.
+    """
+    good = [r for r in rows if r.status == "ok" and r.timed]
+    if sum(r.timed for r in rows) < 2 or not good:
+        return None
+    return min(good, key=lambda r: r.median_ms).path
 
 
 def difference(reference, output):

@@ -319,15 +319,16 @@ def cmd_bench(args):
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise ValueError(f"--json: folder {os.path.dirname(os.path.abspath(args.json))} does not exist")
     try:
-        report = bench.bench(args.model, batch=args.batch, paths=args.paths, image_size=args.image_size,
-                             weights=None if args.weights == "none" else args.weights, warmup=args.warmup, repeats=args.repeats, threads=args.threads,
-                             progress=True, quiet=lambda: _native_logs_hidden(not args.verbose))
+        report = bench.bench(args.model, batch=args.batch, paths=args.paths, image_size=args.input_size,
+                             weights=None if args.weights == "none" else args.weights, warmup=args.warmup,
+                             repeats=args.repeats, threads=args.threads, progress=True,
+                             quiet=lambda: _native_logs_hidden(not args.verbose))
     except (ValueError, ImportError) as error:  # bench names its keyword arguments: name the flags instead
         message = str(error)
-        for keyword, flag in (("`model`", "MODEL|FILE"), ("`paths`", "--paths"), ("`image_size`", "--image-size"),
-                              ("`weights`", "--weights"), ("`batch`", "--batch"), ("`warmup`", "--warmup"),
-                              ("`repeats`", "--repeats"), ("`threads`", "--threads")):
-            message = message.replace(keyword, flag)
+        for keyword, flag in (("model", "MODEL|FILE"), ("paths", "--paths"), ("image_size", "--input-size"),
+                              ("weights", "--weights"), ("batch", "--batch"), ("warmup", "--warmup"),
+                              ("repeats", "--repeats"), ("threads", "--threads")):
+            message = message.replace(f"`{keyword}`", flag).replace(f"Received: {keyword}=", f"Received: {flag} ")
         raise type(error)(message) from error  # an ImportError without `name`: bench's message has the hint
     print(report.table())
     if args.json:
@@ -387,6 +388,13 @@ def _positive(value):
     if value.isdigit() and int(value) > 0:
         return int(value)
     raise argparse.ArgumentTypeError(f"must be a positive integer, not {value!r}")
+
+
+def _non_negative(value):
+    """A non-negative integer argument (a count that may be 0)."""
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {value!r}")
 
 
 def _backup_freq(value):
@@ -642,7 +650,8 @@ def build_parser():
                     help="global batch over all replicas (default 64); the lr scales with it")
     tr.add_argument("--per-replica-batch", type=int,
                     help="batch per replica instead of --batch-size: the global batch grows with the replicas")
-    tr.add_argument("--image-size", type=int, help="square input side (default 224; 32 for SEResNetCIFAR)")
+    tr.add_argument("--input-size", "--image-size", dest="image_size", metavar="INPUT_SIZE", type=int,
+                    help="square input side (default 224; 32 for SEResNetCIFAR); --image-size is an alias")
     tr.add_argument("--recipe", choices=("paper", "cosine", "cifar", "finetune"),
                     help="training recipe (default finetune with --weights, else cosine); see keras_senet.training.recipes")
     tr.add_argument("--lr", type=float, help="peak learning rate for this batch size (overrides the recipe's scaling)")
@@ -702,8 +711,10 @@ def build_parser():
         "alternate across the paths (so drift hits all), each path reports its median, min-max, images/s "
         "(batch / median) and first call (tracing, compilation). Before timing, each path's output is compared "
         f"with the Keras model's on the same input; a path off by more than {TOLERANCE:g} of the largest "
-        "|output| is marked wrong and never recommended. TensorFlow, onnxruntime, LiteRT and PyTorch get the "
-        "same threads; JAX is pinned to that many cores. Exit status 1 when a path failed or was wrong.",
+        "|output| is marked wrong. When two or more paths ran, the fastest whose output matches is recommended. "
+        "TensorFlow, onnxruntime, LiteRT and PyTorch get the same threads; JAX is pinned to that many cores. "
+        "Exit status 1 when a path failed or was wrong, 2 for a bad argument or when no path can run (its "
+        "package is missing).",
     )
     bn.add_argument("model", metavar="MODEL|FILE",
                     help="a constructor name (e.g. SEResNet50; random weights unless --weights), a .keras file "
@@ -714,12 +725,13 @@ def build_parser():
                     help=f"comma-separated, from {','.join(PATHS)} (default: every path the model allows; those "
                     "whose package is missing are listed as not installed). litert: float32 .tflite in LiteRT with "
                     "XNNPACK; onnx: onnxruntime; jax, torch: Keras' JAX / PyTorch backend in a worker process")
-    bn.add_argument("--image-size", type=_positive,
-                    help="square input side (default: the model's own; needed for a model that takes any size)")
+    bn.add_argument("--input-size", "--image-size", dest="input_size", type=_positive,
+                    help="square input side (default: the model's own; needed for a model that takes any size); "
+                    "--image-size is an alias")
     bn.add_argument("--weights", default="none",
                     help="for a constructor name: 'none' (default: random weights, the same speed), 'imagenet', "
                     "a preset name or a .weights.h5 file")
-    bn.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    bn.add_argument("--warmup", type=_non_negative, default=3, help="untimed rounds first (default 3; 0 for none)")
     bn.add_argument("--repeats", type=_positive, default=10,
                     help="timed rounds (default 10); each path's median is over them")
     bn.add_argument("--threads", type=_positive,

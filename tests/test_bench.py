@@ -123,11 +123,13 @@ def test_a_tflite_or_onnx_file_benches_its_own_path(kind, tmp_path, capsys):
     path_name = {"tflite": "litert", "onnx": "onnx"}[kind]
     assert [r["path"] for r in report["rows"]] == [path_name]
     assert report["rows"][0]["status"] == "not checked" and report["tolerance"] is None
-    assert report["recommended"] == path_name and report["input_shape"] == [16, 16, 3]
+    # one path, its outputs unchecked: nothing to recommend, and the table says why
+    assert report["recommended"] is None and report["input_shape"] == [16, 16, 3]
+    assert f"recommended: none (only one path ran, {path_name}" in capsys.readouterr().out
     assert main(["bench", str(path), "--paths", "graph"]) == 2
     assert f"--paths: a {kind} file runs on {path_name} only" in capsys.readouterr().err
-    assert main(["bench", str(path), "--image-size", "20"]) == 2
-    assert f"--image-size: {path} takes 16x16 inputs only" in capsys.readouterr().err
+    assert main(["bench", str(path), "--image-size", "20"]) == 2  # the former spelling, an alias
+    assert f"--input-size: {path} takes 16x16 inputs only. Received: --input-size 20" in capsys.readouterr().err
 
 
 def test_errors_name_the_argument(tmp_path, capsys):
@@ -142,18 +144,117 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert f"--weights {weights}" in capsys.readouterr().err
     assert main(["bench", "SEResNet51"]) == 2
     assert "MODEL|FILE: 'SEResNet51' is neither a file nor a constructor name" in capsys.readouterr().err
-    assert main(["bench", "SEResNet18", "--warmup", "-1"]) == 2
-    assert "--warmup must be an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, wrong", [
+    ("--warmup", "-1", "must be an integer >= 0"),
+    ("--batch", "0", "must be a positive integer"),
+    ("--repeats", "-2", "must be a positive integer"),
+    ("--threads", "0", "must be a positive integer"),
+    ("--input-size", "0", "must be a positive integer"),
+    ("--image-size", "x", "must be a positive integer"),
+])
+def test_a_bad_flag_value_exits_2_naming_flag_and_value(flag, value, wrong, capsys):
+    """Rejected while parsing, before any model is built."""
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "SEResNet18", flag, value])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    named = "--input-size/--image-size" if flag in ("--input-size", "--image-size") else flag
+    assert error == f"keras-senet bench: error: argument {named}: {wrong}, not {value!r}"
+
+
+def test_a_size_or_weights_the_model_cannot_take_names_the_flag(tmp_path, monkeypatch, capsys):
+    # SE-ResNeXt-26 takes 32x32 and larger (checked before anything is built)
+    assert main(["bench", "SEResNeXt26", "--image-size", "8"]) == 2
+    assert capsys.readouterr().err == ("keras-senet bench: --input-size: SEResNeXt26 cannot take 8x8 inputs: Input "
+                                       "size must be at least 32x32. Received: --input-size 8\n")
+    # a model of any size whose 5x5 'valid' convolution has nothing to slide over at 4x4
+    x = keras.Input((None, None, 3))
+    any_size = tmp_path / "any_size.keras"
+    inputs.save_model(keras.Model(x, keras.layers.Conv2D(2, 5)(x)), str(any_size))
+    assert main(["bench", str(any_size), "--input-size", "4", "--paths", "graph"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"keras-senet bench: --input-size: {any_size} fails at 4x4 inputs (")
+    assert error.endswith("give a larger size. Received: --input-size 4\n")
+    # weights that are neither a preset nor a file: the file is not found
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "SEResNet18", "--weights", "bogus"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"keras-senet bench: --weights 'bogus': no such file ({tmp_path / 'bogus'}) and no "
+                            "preset of that name. Give 'none' (random weights), 'imagenet', a preset name")
+    # a preset of another architecture: the constructor's message, under the flag's name
+    assert main(["bench", "SEResNet18", "--weights", "seresnext26d_32x4d.bt_in1k"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("keras-senet bench: --weights: Preset 'seresnext26d_32x4d.bt_in1k' does not fit")
+    assert error.endswith("Received: --weights 'seresnext26d_32x4d.bt_in1k'\n")
+
+
+def test_input_size_is_the_flag_and_image_size_its_alias_in_bench_and_train():
+    parser = build_parser()
+    train = ["train", "--model", "SEResNet18", "--dataset", "d", "--output", "o"]
+    for spelling in ("--input-size", "--image-size"):
+        assert parser.parse_args(["bench", "SEResNet18", spelling, "64"]).input_size == 64
+        assert parser.parse_args(train + [spelling, "64"]).image_size == 64  # what _train reads
+    for command in ("bench", "train"):
+        usage = parser._subparsers._group_actions[0].choices[command].format_help()
+        assert "--input-size INPUT_SIZE, --image-size INPUT_SIZE" in usage
+        assert "--image-size is an alias" in " ".join(usage.split())
 
 
 @pytest.mark.tensorflow_only
-def test_a_missing_package_is_a_row_by_default_and_an_error_when_asked_for(tmp_path, monkeypatch, capsys):
+def test_nothing_to_measure_exits_2_naming_the_package(tmp_path, monkeypatch, capsys):
+    """A .tflite file without LiteRT: no table (it would have no rows to
+    time), one message with the package and the pip command, exit 2."""
     path = tmp_path / "tiny.tflite"
     export.to_tflite(_tiny_model(), str(path))
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ai_edge_litert" else find_spec(name, *a))
-    report = bench.bench(str(path))
-    assert [(r.path, r.status) for r in report.rows] == [("litert", "not installed (pip install 'keras-senet[export]')")]
-    assert report.recommended is None and "recommended: none" in report.table()
+
+    def hide(*modules):
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name, *a: None if name in modules else find_spec(name, *a))
+
+    hide("ai_edge_litert")
+    with pytest.raises(ImportError, match="ai_edge_litert") as error:
+        bench.bench(str(path))
+    assert error.value.name == "ai_edge_litert"
+    assert main(["bench", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"keras-senet bench: nothing to measure: {path} is a .tflite file, which runs on litert "
+                            "only, and litert needs the ai_edge_litert package: pip install 'keras-senet[export]'\n")
+    # named in --paths: the error names the flag
     assert main(["bench", str(path), "--paths", "litert"]) == 2
-    assert "--paths: litert needs the ai_edge_litert package; pip install 'keras-senet[export]'" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--paths: litert needs the ai_edge_litert package; pip install 'keras-senet[export]'" in error
+    # with other paths left to run, a missing package is a row of the table, not an error
+    hide("jax", "torch")
+    chosen, skipped = bench._choose_paths("keras", None, "tensorflow", "m")
+    assert chosen == list(bench.PATHS)
+    assert skipped == {"jax": "not installed (pip install 'keras-senet[jax]')",
+                       "torch": "not installed (pip install 'keras-senet[torch]')"}
+
+
+@pytest.mark.tensorflow_only
+def test_one_path_alone_is_not_recommended(capsys):
+    """A Keras model timed on the graph only: checked and ok, but with
+    nothing to compare it with, nothing is recommended."""
+    report = bench.bench(_tiny_model(), paths=["graph"], warmup=0, repeats=2)
+    assert [(r.path, r.status) for r in report.rows] == [("graph", "ok")]
+    assert report.recommended is None
+    assert "recommended: none (only one path ran, graph: nothing to compare it with)" in report.table()
+
+
+def test_recommended_only_among_paths_that_ran_and_match_keras():
+    """The rule itself, on made-up rows: faster paths that failed, were not
+    checked or are wrong lose to a slower one that matches Keras."""
+    def row(path, status, ms=None):
+        return bench.Row(path, status, median_ms=ms)
+
+    ok, ok_slow = row("graph", "ok", 5.0), row("onnx", "ok", 9.0)
+    assert bench.recommend([ok_slow, ok]) == "graph"
+    assert bench.recommend([ok_slow, row("xla", "wrong", 1.0), row("jax", "not checked", 1.0)]) == "onnx"
+    assert bench.recommend([ok_slow, row("litert", "failed: no XNNPACK")]) is None  # one path ran
+    assert bench.recommend([row("litert", "not checked", 1.0), row("onnx", "not checked", 2.0)]) is None
+    assert bench.recommend([row("xla", "wrong", 1.0), row("graph", "wrong", 2.0)]) is None
+    assert bench.recommend([]) is None
