@@ -115,9 +115,13 @@ def cmd_info(args):
     print(header)
     for name in names:
         constructor = keras_senet.MODELS[name]
-        variants = ("caffe", "torch") if args.variant == "both" else (args.variant,)
+        requested = ("caffe", "torch") if args.variant == "both" else (args.variant,)
         if "variant" not in inspect.signature(constructor).parameters:
             variants = (None,)  # SE-MobileNetV3 has one form
+        else:  # the variants the constructor's row has (the ResNet-D rows: torch only)
+            variants = [v for v in requested if v in constructor.variants]
+        if not variants:
+            print(f"{name:<22} {args.variant:<8} (none: {name} has variant {' and '.join(constructor.variants)} only)")
         for variant in variants:
             options = {} if variant is None else {"variant": variant}
             shape = (args.input_size, args.input_size, 3) if args.input_size else None
@@ -141,13 +145,16 @@ def cmd_info(args):
 def cmd_convert(args):
     import numpy as np
 
-    from keras_senet.models.from_timm import convert_timm_checkpoint
+    from keras_senet.models.from_timm import convert_timm_checkpoint, timm_transform
 
     model = convert_timm_checkpoint(
         args.timm_model, args.checkpoint, output=args.output,
         input_shape=(None, None, 3), classifier_activation=None,
     )
     print(f"converted {args.checkpoint} -> {args.output} ({model.name}, {model.count_params():,} weights)")
+    t = model.input_transform
+    print(f"input transform from {timm_transform(args.timm_model)[1]}: mode {t.mode}, mean {t.mean}, std {t.std}, "
+          f"eval size {t.size} / crop {t.crop_pct} {t.interpolation}")
     if args.validate:
         try:
             import timm
@@ -563,7 +570,7 @@ def build_parser():
         "size/crop fraction and source format.",
     )
     presets.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's)")
-    presets.set_defaults(func=cmd_presets)
+    presets.set_defaults(func=cmd_presets, framework=False)  # plain data: no TensorFlow to load or quiet
 
     exp = sub.add_parser(
         "export",
@@ -693,7 +700,9 @@ def build_parser():
         help="convert a timm checkpoint to a Keras model",
         description="Convert a timm state dict (legacy or new key names) into a Keras model file.",
     )
-    convert.add_argument("--timm-model", required=True, help="timm model name, e.g. legacy_seresnet50")
+    convert.add_argument("--timm-model", required=True,
+                         help="timm model name, with the checkpoint's pretrained tag where it has one (it picks the "
+                         "input transform), e.g. legacy_seresnet50 or mobilenetv3_large_100.miil_in21k")
     convert.add_argument("--checkpoint", required=True, help="state dict file: .safetensors, or .pth/.bin (needs torch)")
     convert.add_argument("--output", required=True,
                          help="output file: .keras (whole model, any input size, logits) or .weights.h5")
@@ -782,7 +791,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     restore = None
     try:
-        restore = None if args.verbose else _quiet_tensorflow()
+        restore = None if args.verbose or not getattr(args, "framework", True) else _quiet_tensorflow()
         status = args.func(args)  # None, or 1 for a failed check
     except (ValueError, OSError, ImportError) as e:
         if isinstance(e, ImportError) and (e.name or "").startswith("keras_senet"):

@@ -32,6 +32,19 @@ def test_info_run(capsys):
     assert out.count("(1, 1000)") == 2 and "2,542,856" in out
 
 
+def test_info_lists_only_the_variants_a_model_has(capsys):
+    """A ResNet-D row has "torch" only (se_resnet.ARCHS' `variants`): no
+    caffe row for it, with the default --variant both or asking for caffe."""
+    assert main(["info", "SEResNeXt26D", "SEResNet18", "--input-size", "64"]) == 0
+    rows = [line.split()[:4] for line in capsys.readouterr().out.splitlines()[2:]]
+    # parameters: timm's seresnext26d_32x4d, legacy_seresnet18, seresnet18
+    assert rows == [["SEResNeXt26D", "torch", "64", "16,809,512"], ["SEResNet18", "caffe", "64", "11,778,592"],
+                    ["SEResNet18", "torch", "64", "11,779,624"]]
+    assert main(["info", "SEResNeXt26D", "--variant", "caffe"]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "SEResNeXt26D           caffe    (none: SEResNeXt26D has variant torch only)"]
+
+
 def test_info_unknown_model():
     with pytest.raises(SystemExit, match="unknown model 'SEResNet51'"):
         main(["info", "SEResNet51"])

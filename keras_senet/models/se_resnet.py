@@ -18,7 +18,9 @@ Networks", CVPR 2019) use a deep stem of three 3x3 convs (`deep`: 32-32-64;
 2x2 average pool and a 1x1 conv. The "aa" rows (timm's `seresnextaa*`) are
 anti-aliased as timm's `aa_layer=nn.AvgPool2d` makes them: the stem's
 max-pool becomes a 2x2/2 average pool and each strided 3x3 conv runs at
-stride 1, followed (after its ReLU) by a 2x2/2 average pool.
+stride 1, followed (after its ReLU) by a 2x2/2 average pool. These rows and
+the 32x8d / 64x4d SE-ResNeXt-101s exist in timm's torchvision-style layout
+only, so they have the "torch" variant only (ARCHS' `variants`).
 PyTorch pads strided convs symmetrically while TF's "same" pads bottom/right
 more, so strided convs get an explicit ZeroPadding2D and "valid". BatchNorm
 uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
@@ -42,29 +44,44 @@ from keras_senet.weights import PRESETS, resolve_weights
 # shortcuts. avg_down: project with avg-pool + 1x1 conv ("d" ResNets).
 # aa: anti-aliased downsampling by 2x2 average pools (see the module
 # docstring). variant: the default, that of the constructor's default
-# ImageNet weights (the ResNet-D rows exist in timm's torchvision-style
-# layout only).
-_RESNET_D = dict(stem="deep", stem_width=32, stem_out=64, avg_down=True, variant="torch")
+# ImageNet weights. variants: the layouts the row is built in; the
+# ResNet-D, anti-aliased and 32x8d / 64x4d rows exist in timm's
+# torchvision-style layout only (no legacy Caffe models), so their
+# constructors refuse variant="caffe".
+VARIANTS = ("caffe", "torch")
+_TORCH = ("torch",)
+_RESNET_D = dict(stem="deep", stem_width=32, stem_out=64, avg_down=True, variant="torch", variants=_TORCH)
 ARCHS = {
-    "se_resnet18": dict(block="basic", depths=(2, 2, 2, 2), variant="caffe"),
-    "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), variant="caffe"),
-    "se_resnet50": dict(block="bottleneck", depths=(3, 4, 6, 3), variant="torch"),
-    "se_resnet101": dict(block="bottleneck", depths=(3, 4, 23, 3), variant="caffe"),
-    "se_resnet152": dict(block="bottleneck", depths=(3, 8, 36, 3), variant="caffe"),
-    "se_resnext26": dict(block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4, variant="caffe"),
-    "se_resnext50": dict(block="bottleneck", depths=(3, 4, 6, 3), groups=32, base_width=4, variant="torch"),
-    "se_resnext101": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=4, variant="torch"),
+    "se_resnet18": dict(block="basic", depths=(2, 2, 2, 2), variant="caffe", variants=VARIANTS),
+    "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), variant="caffe", variants=VARIANTS),
+    "se_resnet50": dict(block="bottleneck", depths=(3, 4, 6, 3), variant="torch", variants=VARIANTS),
+    "se_resnet101": dict(block="bottleneck", depths=(3, 4, 23, 3), variant="caffe", variants=VARIANTS),
+    "se_resnet152": dict(block="bottleneck", depths=(3, 8, 36, 3), variant="caffe", variants=VARIANTS),
+    "se_resnext26": dict(
+        block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4, variant="caffe", variants=VARIANTS,
+    ),
+    "se_resnext50": dict(
+        block="bottleneck", depths=(3, 4, 6, 3), groups=32, base_width=4, variant="torch", variants=VARIANTS,
+    ),
+    "se_resnext101": dict(
+        block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=4, variant="torch", variants=VARIANTS,
+    ),
     "senet154": dict(
         block="bottleneck", depths=(3, 8, 36, 3), groups=64, base_width=4, reduce_first=2,
-        stem="deep", stem_width=64, stem_out=128, down_kernel=3, dropout=0.2, variant="caffe",
+        stem="deep", stem_width=64, stem_out=128, down_kernel=3, dropout=0.2,
+        variant="caffe", variants=VARIANTS,
     ),
     "se_resnet152d": dict(_RESNET_D, block="bottleneck", depths=(3, 8, 36, 3)),
     "se_resnext26d": dict(_RESNET_D, block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4),
     "se_resnext26t": dict(
         _RESNET_D, block="bottleneck", depths=(2, 2, 2, 2), groups=32, base_width=4, stem="deep_tiered",
     ),
-    "se_resnext101_32x8d": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, variant="torch"),
-    "se_resnext101_64x4d": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=64, base_width=4, variant="torch"),
+    "se_resnext101_32x8d": dict(
+        block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, variant="torch", variants=_TORCH,
+    ),
+    "se_resnext101_64x4d": dict(
+        block="bottleneck", depths=(3, 4, 23, 3), groups=64, base_width=4, variant="torch", variants=_TORCH,
+    ),
     "se_resnext101d_32x8d": dict(_RESNET_D, block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8),
     "se_resnextaa101d_32x8d": dict(
         _RESNET_D, block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, aa=True,
@@ -75,7 +92,6 @@ ARCHS = {
     ),
 }
 
-VARIANTS = ("caffe", "torch")
 STEMS = ("7x7", "deep", "deep_tiered", "cifar")
 PLACEMENTS = ("standard", "pre", "post", "identity")
 STAGES = (2, 3, 4, 5)
@@ -208,6 +224,7 @@ def SEResNet(
     dropout=0.0,
     variant=None,
     default_variant="torch",
+    variants=VARIANTS,
     se_ratio=16,
     se_stages=STAGES,
     se_placement="standard",
@@ -239,6 +256,13 @@ def SEResNet(
         raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}")
     if variant not in VARIANTS + (None,):
         raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
+    model_name = reference.__name__ if reference else name
+    if variant is not None and variant not in variants:
+        raise ValueError(
+            f"`variant` must be one of {variants} for {model_name}: its reference (timm) exists only in that "
+            f"layout, so no weights of another exist. Leave `variant` unset (default {variants[0]!r}). "
+            f"Received: variant={variant!r}"
+        )
     if se_placement not in PLACEMENTS:
         raise ValueError(
             f"`se_placement` must be one of {PLACEMENTS}. Received: se_placement={se_placement!r}"
@@ -265,6 +289,12 @@ def SEResNet(
         from keras_senet.weights.convert import checkpoint_variant
 
         variant = checkpoint_variant(weights.path)
+        if variant not in variants:
+            raise ValueError(
+                f"`weights` file {weights.path} holds a timm checkpoint of the {variant!r} layout (by its key "
+                f"names), which {model_name} does not have (variants {variants}): it is another architecture's. "
+                f"Pass a checkpoint of {model_name}'s timm model. Received: weights={weights.path!r}"
+            )
     variant = variant or (preset["variant"] if preset else default_variant)
     # timm's newer SE rounds C / r to a multiple of 8
     se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio, **({"divisor": 8} if variant == "torch" else {}))
@@ -340,9 +370,10 @@ Args:
     classifier_activation: activation of the top layer; None returns logits.
     name: the model's name.
     variant: "caffe" (the authors' released models) or "torch"
-        (torchvision-style, stride on the 3x3); defaults to that of the
-        preset or timm checkpoint file in `weights`, else "{variant}" (that
-        of the default ImageNet weights). See the module docstring.
+        (torchvision-style, stride on the 3x3); this model has {variants}.
+        Defaults to that of the preset or timm checkpoint file in `weights`,
+        else "{variant}" (that of the default ImageNet weights). See the
+        module docstring.
     se_ratio: SE reduction ratio (paper: 16).
     se_stages: which stages (2..5, i.e. conv2..conv5) carry SE; () for none.
     se_placement: "standard" (on the residual branch before the addition),
@@ -395,8 +426,10 @@ def _constructor(fn_name, arch, title, note=""):
         )
 
     constructor.__name__ = constructor.__qualname__ = fn_name
+    constructor.variants = row["variants"]  # what `keras-senet info` lists
+    variants = " and ".join(f'"{v}"' for v in row["variants"]) + (" only" if len(row["variants"]) == 1 else "")
     constructor.__doc__ = BASE_DOCSTRING.format(
-        title=title, note=note, variant=row["variant"], dropout=row.get("dropout", 0.0), fn=fn_name
+        title=title, note=note, variant=row["variant"], variants=variants, dropout=row.get("dropout", 0.0), fn=fn_name
     )
     return constructor
 

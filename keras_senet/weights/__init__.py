@@ -9,17 +9,39 @@ it before building anything, so a bad value fails fast, and hand the result
 on; `load_weights` loads it into the built model, with errors that name the
 file and what is wrong. Presets are fetched, checked, converted and cached
 by `keras_senet.weights.cache` (a cache that heals).
+
+Importing this package imports neither Keras nor TensorFlow (so
+`keras-senet presets` prints the table at once): the names of its Keras
+modules `cache` and `convert` load on first use (PEP 562).
 """
 
 import dataclasses
+import importlib
 import os
 import re
 import warnings
 import zipfile
 
-from keras_senet.weights.cache import cache_dir, converted_path, load_preset  # noqa: F401
-from keras_senet.weights.convert import check_variant, load_timm_state_dict, read_checkpoint
 from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
+
+# public name -> the module (which imports Keras) that defines it
+_KERAS_NAMES = {
+    **dict.fromkeys(("cache_dir", "converted_path", "load_preset"), "keras_senet.weights.cache"),
+    **dict.fromkeys(("check_variant", "load_timm_state_dict", "read_checkpoint"), "keras_senet.weights.convert"),
+}
+
+
+def __getattr__(name):
+    if name in _KERAS_NAMES:
+        value = globals()[name] = getattr(importlib.import_module(_KERAS_NAMES[name]), name)
+        return value
+    if name in ("cache", "convert"):  # attributes once imported, as when this file imported them
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_KERAS_NAMES) | {"cache", "convert"})
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # suffix -> format; Keras reads .h5 / .hdf5 in its legacy HDF5 layout
@@ -161,6 +183,9 @@ def load_weights(model, weights, *, arch=None, variant=None, reference=None):
     Raises:
         ValueError: naming the file or preset and what is wrong with it.
     """
+    from keras_senet.weights.cache import load_preset
+    from keras_senet.weights.convert import check_variant, load_timm_state_dict, read_checkpoint
+
     weights = resolve_weights(weights, arch)
     if weights.kind == "preset":
         load_preset(model, weights.preset, reference)

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -199,6 +201,66 @@ def test_other_se_layers_plug_in():
 def test_se_option_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SEResNet50(weights=None, **kwargs)
+
+
+# timm has these only in its torchvision-style layout (timm/models/resnet.py:
+# seresnet152d, seresnext26d_32x4d, ...; no legacy_* twin in senet.py).
+TORCH_ONLY = (
+    "SEResNet152D", "SEResNeXt26D", "SEResNeXt26T", "SEResNeXt101_32x8d", "SEResNeXt101_64x4d",
+    "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d",
+)
+
+
+def test_variants_are_data_that_fits_the_references():
+    """Each row's `variants` holds its default variant and every variant a
+    timm model converts into (weights.presets.TIMM_ARCHS); a row whose timm
+    models have no legacy (Caffe-layout) twin in timm has "torch" only."""
+    import inspect
+
+    import timm
+
+    from keras_senet.models.se_resnet import ARCHS, VARIANTS
+    from keras_senet.weights.presets import TIMM_ARCHS
+
+    timm_names = {}  # constructor name -> the timm models that convert into it
+    for timm_name, (constructor, _) in TIMM_ARCHS.items():
+        timm_names.setdefault(constructor, set()).add(timm_name)
+    legacy = set(timm.list_models("legacy_*"))
+    assert "legacy_seresnext26_32x4d" in legacy  # timm's legacy names, as TIMM_ARCHS spells them
+    # constructor name -> ARCHS key (the default of its `name` argument)
+    constructors = {n: inspect.signature(f).parameters["name"].default for n, f in keras_senet.MODELS.items()
+                    if f.__module__ == "keras_senet.models.se_resnet"}
+    assert set(TORCH_ONLY) <= set(constructors)
+    for name, arch in constructors.items():
+        row = ARCHS[arch]
+        assert row["variant"] in row["variants"] and set(row["variants"]) <= set(VARIANTS), name
+        assert keras_senet.MODELS[name].variants == row["variants"], name
+        converted = {TIMM_ARCHS[t][1]["variant"] for t in timm_names[name]}
+        assert converted <= set(row["variants"]), name
+        has_legacy = any(t.startswith("legacy_") or f"legacy_{t}" in legacy for t in timm_names[name])
+        assert (row["variants"] == ("torch",)) == (not has_legacy), name
+
+
+@pytest.mark.parametrize("name", TORCH_ONLY)
+def test_torch_only_rows_refuse_caffe(name):
+    constructor = keras_senet.MODELS[name]
+    assert constructor.variants == ("torch",)
+    with pytest.raises(ValueError, match=rf"`variant` must be one of \('torch',\) for {name}: its reference \(timm\) "
+                                         r"exists only in that layout.*Leave `variant` unset \(default 'torch'\)\. "
+                                         r"Received: variant='caffe'"):
+        constructor(weights=None, variant="caffe")
+
+
+def test_torch_only_row_refuses_a_legacy_checkpoint(tmp_path):
+    """A legacy (Caffe-layout) checkpoint would make the model caffe: refused
+    before anything is built, naming the file."""
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "legacy.safetensors"
+    save_file({"layer0.conv1.weight": np.zeros((64, 3, 7, 7), "float32")}, str(path))
+    match = rf"`weights` file {re.escape(str(path))} holds a timm checkpoint of the 'caffe' layout"
+    with pytest.raises(ValueError, match=match + r".*SEResNeXt26D does not have \(variants \('torch',\)\)"):
+        keras_senet.SEResNeXt26D(weights=str(path))
 
 
 @pytest.mark.structure

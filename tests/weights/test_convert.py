@@ -1,7 +1,10 @@
 """Parity with the reference implementation (timm, PyTorch CPU) through our
 converter: random weights, BatchNorm statistics re-estimated on a random
 batch (random ones let the input fade before the logits: see
-timm_reference.random_timm_model), fixed input."""
+timm_reference.random_timm_model), fixed input. And the input transform a
+converted model carries: that of the checkpoint's timm tag."""
+
+import sys
 
 import numpy as np
 import pytest
@@ -10,9 +13,11 @@ from harness import forward
 from timm_reference import random_timm_model, shallow_twin, state_dict_arrays, timm_logits
 
 import keras_senet
-from keras_senet.models.from_timm import convert_timm_checkpoint
+from keras_senet import inputs
+from keras_senet.cli import main
+from keras_senet.models.from_timm import convert_timm_checkpoint, timm_transform
 from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
-from keras_senet.weights.presets import TIMM_ARCHS
+from keras_senet.weights.presets import PRESETS, TIMM_ARCHS
 
 TOLERANCE = 1e-4  # max abs logit difference, fp32
 
@@ -69,11 +74,15 @@ RESNET_D = {
 # Other widths and depths of a MobileNetV3 row (the same blocks as
 # mobilenetv3_small_100 / large_100): repeats.
 MOBILENET_WIDTHS = {"mobilenetv3_small_050", "mobilenetv3_small_075", "mobilenetv3_large_150d"}
+# timm's ByobNet SE-ResNets: seresnet33ts runs always (SiLU, SE after the
+# 3x3, strided stem without pool, final 1x1 conv); seresnext26ts adds 32
+# channels per group and the stem's max-pool after SiLU (-inf padding).
+BYOBNET_SIBLINGS = {"seresnext26ts"}
 
 
 # An odd size exercises padding and ceil-mode pooling at every stride.
 @pytest.mark.parametrize("timm_name", [
-    pytest.param(name, marks=pytest.mark.sibling) if name in MOBILENET_WIDTHS else name
+    pytest.param(name, marks=pytest.mark.sibling) if name in MOBILENET_WIDTHS | BYOBNET_SIBLINGS else name
     for name in TIMM_ARCHS if name not in RESNET_D
 ])
 def test_parity_odd_size(timm_name, tmp_path):
@@ -150,3 +159,65 @@ def test_output_written_atomically(tmp_path):
     with pytest.raises(ValueError, match="missing tensors"):
         convert_timm_checkpoint("legacy_seresnet34", path, output=tmp_path / "r34.keras")
     assert not (tmp_path / "r34.keras").exists()
+
+
+# -- the input transform of the converted model ------------------------------
+
+@pytest.fixture(scope="module")
+def mobilenet_checkpoint(tmp_path_factory):
+    """A random mobilenetv3_large_100 state dict: all its tags share it."""
+    path = tmp_path_factory.mktemp("mobilenetv3") / "mobilenetv3_large_100.safetensors"
+    return save_reference(random_timm_model("mobilenetv3_large_100", statistics_size=None), path)
+
+
+# timm 1.0.31's pretrained_cfg of each tag (mean, std, test size or size,
+# test crop or crop, interpolation): MIIL's ImageNet-21K-P models take [0, 1]
+# images, ra4 is evaluated at its test size 256 without a crop.
+MOBILENET_TAGS = {
+    "miil_in21k_ft_in1k": ((0.0,) * 3, (1.0,) * 3, 224, 0.875, "bilinear"),
+    "ra4_e3600_r224_in1k": ((0.5,) * 3, (0.5,) * 3, 256, 1.0, "bicubic"),
+}
+
+
+@pytest.mark.parametrize("tag", list(MOBILENET_TAGS))
+def test_convert_takes_the_transform_of_the_tag(tag, mobilenet_checkpoint, tmp_path, capsys):
+    """`keras-senet convert --timm-model NAME.TAG`: the .keras file carries
+    the preset's transform for that tag (not the first preset's, ra_in1k:
+    ImageNet statistics at 224), and the command says where it is from."""
+    name = f"mobilenetv3_large_100.{tag}"
+    out = tmp_path / "model.keras"
+    assert main(["convert", "--timm-model", name, "--checkpoint", str(mobilenet_checkpoint), "--output", str(out)]) == 0
+    assert f"input transform from preset {name}: mode torch" in capsys.readouterr().out
+    t = inputs.load_model(out, compile=False).input_transform
+    preset = PRESETS[name]["transform"]
+    assert (t.mean, t.std, t.size, t.crop_pct, t.interpolation) == MOBILENET_TAGS[tag]
+    assert (t.mean, t.std, t.size, t.crop_pct, t.interpolation) == (
+        preset.mean, preset.std, preset.size, preset.crop_pct, preset.interpolation)
+    first = PRESETS["mobilenetv3_large_100.ra_in1k"]["transform"]  # what every tag got before
+    assert (t.mean, t.size) != (first.mean, first.size)
+
+
+def test_transform_without_a_matching_preset(monkeypatch):
+    """A name without a tag: timm's default tag (its preset where there is
+    one, else timm's pretrained_cfg); without timm, the default preset."""
+    transform, source = timm_transform("mobilenetv3_large_100")
+    assert transform == PRESETS["mobilenetv3_large_100.ra_in1k"]["transform"]
+    assert source == "preset mobilenetv3_large_100.ra_in1k (timm's default tag for mobilenetv3_large_100)"
+    # no preset: timm 1.0.31's cfg of seresnet18.untrained (test size 288, test crop 0.95, bicubic)
+    transform, source = timm_transform("seresnet18")
+    assert (transform.size, transform.crop_pct, transform.interpolation) == (288, 0.95, "bicubic")
+    assert source == "timm's pretrained_cfg of seresnet18.untrained"
+    with pytest.raises(ValueError, match=r"`timm_model` 'mobilenetv3_large_100.foo': Invalid pretrained tag \(foo\).*"
+                                         r"'miil_in21k'.*Received: timm_model='mobilenetv3_large_100.foo'"):
+        timm_transform("mobilenetv3_large_100.foo")
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm now fails
+    monkeypatch.setitem(sys.modules, "timm.models", None)
+    transform, source = timm_transform("mobilenetv3_large_100.foo")
+    assert transform == PRESETS["mobilenetv3_large_100.miil_in21k_ft_in1k"]["transform"]  # weights="imagenet"
+    assert source.startswith("default preset mobilenetv3_large_100.miil_in21k_ft_in1k (tag 'foo', which no preset "
+                             "has, and timm is not installed")
+    assert timm_transform("seresnet18") == (
+        None, "the constructor's default (a tagless name and timm is not installed to read its pretrained_cfg)")
+    assert timm_transform("mobilenetv3_large_100.ra4_e3600_r224_in1k")[1] == (
+        "preset mobilenetv3_large_100.ra4_e3600_r224_in1k")
