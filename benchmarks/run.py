@@ -23,6 +23,7 @@ keras_senet.bench's (what `keras-senet bench` runs). Measured:
     python benchmarks/run.py --only se_resnet50 --skip tflite timm
     python benchmarks/run.py --skip backends       # no JAX / PyTorch Keras backends
     python benchmarks/run.py --quick               # a smoke run: small inputs, few repeats
+    python benchmarks/run.py --resume              # go on with a stopped run's missing sections
 
 Writes benchmarks/results.json, .md (tables) and .png (chart), or --output.
 """
@@ -316,19 +317,39 @@ def train_vs_timm(spec, size, args, results):
                 reference, results)
 
 
-def write_json(args, machine, results, complete=False):
+def write_json(args, machine, results, done, complete=False):
     """The results so far, replaced atomically: a run that is stopped (or
-    runs out of memory) keeps what it measured, marked "complete": false."""
+    runs out of memory) keeps what it measured, marked "complete": false,
+    with the sections it finished ("done"), from which --resume goes on."""
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(args.output)))
     try:
         with os.fdopen(fd, "w") as f:
             json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
-                       "complete": complete, "results": results}, f, indent=2)
+                       "complete": complete, "done": done, "results": results}, f, indent=2)
         os.replace(tmp, args.output + ".json")
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def resumed(args, machine):
+    """(results, finished sections) of the stopped run in the output's JSON;
+    only one measured on this machine with the same options continues."""
+    path = args.output + ".json"
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except FileNotFoundError:
+        sys.exit(f"--resume: {path} does not exist; run without --resume to start a run there")
+    same = {k: v for k, v in vars(args).items() if k != "resume"}
+    if old.get("machine") != machine or {k: v for k, v in old.get("args", {}).items() if k != "resume"} != same:
+        sys.exit(f"--resume: {path} was measured on another machine or with other options "
+                 f"({old.get('machine')}; {old.get('args')}); run without --resume to start afresh")
+    if old.get("complete"):
+        sys.exit(f"--resume: {path} is a complete run; nothing to resume")
+    print(f"resuming {path}: finished sections {', '.join(old['done']) or 'none'}", flush=True)
+    return old["results"], old["done"]
 
 
 def release_memory():
@@ -397,6 +418,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for TF, LiteRT and torch")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, batch 4, 2 repeats, one pair")
     parser.add_argument("--output", default=os.path.join(HERE, "results"), help="output prefix (.json, .png)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from the output's JSON of a stopped run (same machine and options): "
+                             "keep its finished sections, run the rest")
     args = parser.parse_args()
     if args.quick:
         args.size, args.batch, args.train_batch, args.repeats, args.warmup = 64, 4, 2, 2, 1
@@ -413,9 +437,17 @@ def main():
     print(f"{machine}; inputs {args.size}x{args.size}; medians of {args.repeats} alternating runs "
           f"({args.repeats * BATCH1_ROUNDS} at batch 1)")
     print(f"{'comparison (A / B)':<58} {'A':>9} {'B':>9}")
-    results = []
+    results, done = resumed(args, machine) if args.resume else ([], [])
+
+    def finished(section):
+        release_memory()
+        done.append(section)
+        write_json(args, machine, results, done)
+
     pairs = {k: PAIRS[k] for k in (args.only or PAIRS)}
     for key, (spec_a, spec_b, target) in pairs.items():
+        if key in done:
+            continue
         a, b = build(spec_a, args.size), build(spec_b, args.size)
         for section, jit in (("graph", False), ("xla", True)):
             if section in args.skip:
@@ -434,20 +466,18 @@ def main():
             results.append({"name": f"{spec_a} / {spec_b}: peak RSS MB, batch {args.batch}", "a_mb": ma, "b_mb": mb})
             print(f"{spec_a} / {spec_b}: peak resident memory {ma:.0f} / {mb:.0f} MB", flush=True)
         del a, b
-        release_memory()
-        write_json(args, machine, results)
-    if "grouped_conv" not in args.skip:
+        finished(key)
+    if "grouped_conv" not in args.skip and "grouped_conv" not in done:
         grouped_conv(args, results)
-        write_json(args, machine, results)
+        finished("grouped_conv")
     specs = list(dict.fromkeys(s for k in pairs for s in pairs[k][:2]))
     if "se_resnet50" in pairs:
         specs.append("SEResNet50")  # the torch variant, as timm's seresnet50
     if "tflite" not in args.skip:
         for spec in TFLITE_MODELS:
-            if spec in specs:
+            if spec in specs and f"tflite {spec}" not in done:
                 tflite(spec, args.size, args, results)
-                release_memory()
-                write_json(args, machine, results)
+                finished(f"tflite {spec}")
     if "timm" not in args.skip:
         try:
             import timm  # noqa: F401
@@ -456,15 +486,13 @@ def main():
             print("timm / torch not installed: no PyTorch comparison")
         else:
             for spec in dict.fromkeys(specs):
-                if spec in TIMM:
+                if spec in TIMM and f"timm {spec}" not in done:
                     paths_vs_timm(spec, args.size, args, results)
-                    release_memory()
-                    write_json(args, machine, results)
-                if spec in BACKEND_MODELS and "train" not in args.skip:
+                    finished(f"timm {spec}")
+                if spec in BACKEND_MODELS and "train" not in args.skip and f"train timm {spec}" not in done:
                     train_vs_timm(spec, args.size, args, results)
-                    release_memory()
-                    write_json(args, machine, results)
-    write_json(args, machine, results, complete=True)
+                    finished(f"train timm {spec}")
+    write_json(args, machine, results, done, complete=True)
     chart(results, args.output + ".png", machine)
     with open(args.output + ".md", "w") as f:
         f.write(markdown(results, machine))
