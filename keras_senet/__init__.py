@@ -21,7 +21,7 @@ _MODEL_NAMES = (
     "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
     "SEResNeXt26", "SEResNeXt50", "SEResNeXt101", "SENet154",
     "SEResNet152D", "SEResNeXt26D", "SEResNeXt26T", "SEResNeXt101_32x8d", "SEResNeXt101_64x4d",
-    "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d",
+    "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d", "SEResNet33TS", "SEResNeXt26TS",
     "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Large", "SEMobileNetV3Small",
     "SEInceptionV3", "SEInceptionResNetV2", "SEDenseNet121", "SEDenseNet169", "SEDenseNet201",
 )
@@ -44,7 +44,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNetCIFAR",
             "SEResNeXt26", "SEResNeXt50", "SEResNeXt101", "SENet154",
             "SEResNet152D", "SEResNeXt26D", "SEResNeXt26T", "SEResNeXt101_32x8d", "SEResNeXt101_64x4d",
-            "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d",
+            "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d", "SEResNet33TS",
+            "SEResNeXt26TS",
         ),
         "keras_senet.models.se_mobilenet": ("SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Large", "SEMobileNetV3Small"),
         "keras_senet.models.se_applications": (

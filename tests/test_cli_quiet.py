@@ -34,6 +34,7 @@ MODEL_ORDER = (
     "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt26", "SEResNeXt50",
     "SEResNeXt101", "SENet154", "SEResNet152D", "SEResNeXt26D", "SEResNeXt26T", "SEResNeXt101_32x8d",
     "SEResNeXt101_64x4d", "SEResNeXt101D_32x8d", "SEResNeXtAA101D_32x8d", "SEResNeXtAA201D_32x8d",
+    "SEResNet33TS", "SEResNeXt26TS",
     "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Large", "SEMobileNetV3Small",
     "SEInceptionV3", "SEInceptionResNetV2", "SEDenseNet121", "SEDenseNet169", "SEDenseNet201",
 )

@@ -21,6 +21,13 @@ max-pool becomes a 2x2/2 average pool and each strided 3x3 conv runs at
 stride 1, followed (after its ReLU) by a 2x2/2 average pool. These rows and
 the 32x8d / 64x4d SE-ResNeXt-101s exist in timm's torchvision-style layout
 only, so they have the "torch" variant only (ARCHS' `variants`).
+The "TS" rows are timm's ByobNet SE-ResNets (`timm/models/byobnet.py`:
+`seresnet33ts`, `seresnext26ts`): the tiered deep stem, SiLU after every
+conv-BN and addition, SE after the 3x3 conv on its width (the SE paper's
+"SE_3x3" integration, Table 14), 1x1 projection shortcuts; SE-ResNet-33-TS
+strides its last stem conv instead of pooling, has stages 256-512-1536-1536
+wide and a final 1x1 conv to 1280 before the pooling; SE-ResNeXt-26-TS has
+32 channels per group (2 to 16 groups), not 32 groups.
 PyTorch pads strided convs symmetrically while TF's "same" pads bottom/right
 more, so strided convs get an explicit ZeroPadding2D and "valid". BatchNorm
 uses PyTorch's epsilon (1e-5) and momentum (0.1, i.e. Keras 0.9).
@@ -48,9 +55,20 @@ from keras_senet.weights import PRESETS, resolve_weights
 # ResNet-D, anti-aliased and 32x8d / 64x4d rows exist in timm's
 # torchvision-style layout only (no legacy Caffe models), so their
 # constructors refuse variant="caffe".
+# widths: bottleneck widths per stage (outputs 4x). group_size: channels
+# per group of the 3x3 (timm's ByobNet `gs`), instead of `groups`.
+# stem_pool: False strides the last stem conv instead of a pool.
+# activation: after each conv-BN and addition. num_features: a final
+# 1x1 conv-BN-activation to this width (timm's `final_conv`). se_placement:
+# the constructor's default (see its docstring; "3x3": after the 3x3 conv).
 VARIANTS = ("caffe", "torch")
 _TORCH = ("torch",)
 _RESNET_D = dict(stem="deep", stem_width=32, stem_out=64, avg_down=True, variant="torch", variants=_TORCH)
+# timm's ByobNet SE-ResNets ("ts": tiered stem, SiLU)
+_BYOB = dict(
+    block="bottleneck", stem="deep_tiered", stem_width=32, stem_out=64, activation="silu", se_placement="3x3",
+    variant="torch", variants=_TORCH,
+)
 ARCHS = {
     "se_resnet18": dict(block="basic", depths=(2, 2, 2, 2), variant="caffe", variants=VARIANTS),
     "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), variant="caffe", variants=VARIANTS),
@@ -90,15 +108,20 @@ ARCHS = {
         _RESNET_D, block="bottleneck", depths=(3, 24, 36, 4), groups=32, base_width=8, aa=True,
         stem_width=64, stem_out=128,
     ),
+    "se_resnet33ts": dict(
+        _BYOB, depths=(2, 3, 3, 2), widths=(64, 128, 384, 384), stem_pool=False, num_features=1280,
+    ),
+    "se_resnext26ts": dict(_BYOB, depths=(2, 2, 2, 2), group_size=32),
 }
 
 STEMS = ("7x7", "deep", "deep_tiered", "cifar")
-PLACEMENTS = ("standard", "pre", "post", "identity")
+PLACEMENTS = ("standard", "pre", "post", "identity", "3x3")
 STAGES = (2, 3, 4, 5)
 
 
-def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, name):
-    """Conv (no bias) + BatchNorm (+ ReLU), padded as PyTorch pads."""
+def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, activation="relu", *, name):
+    """Conv (no bias) + BatchNorm (+ `activation`, None for none), padded as
+    PyTorch pads."""
     if strides > 1 and kernel_size > 1:
         x = layers.ZeroPadding2D((kernel_size - 1) // 2, name=name + "_pad")(x)
         padding = "valid"
@@ -114,30 +137,40 @@ def apply_conv_bn(x, filters, kernel_size, strides=1, groups=1, relu=True, *, na
     x = layers.BatchNormalization(
         axis=imagenet_utils.channel_axis(), epsilon=1e-5, momentum=0.9, name=name + "_bn"
     )(x)
-    if relu:
-        x = layers.Activation("relu", name=name + "_relu")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
 
 
-def apply_stem(x, stem, stem_width, stem_out, pool, *, name="conv1"):
+def apply_stem(x, stem, stem_width, stem_out, pool, activation="relu", *, name="conv1"):
     """7x7/2 conv or three 3x3 convs, then a 3x3/2 max-pool (or, with
-    `pool="aa"`, a 2x2/2 average pool); or, for CIFAR-size images, one
-    3x3/1 conv and no pool."""
+    `pool="aa"`, a 2x2/2 average pool; with `pool=None`, none: the last
+    3x3 conv strides instead, as in timm's ByobNet stems without a pool);
+    or, for CIFAR-size images, one 3x3/1 conv and no pool."""
     if stem == "cifar":
-        return apply_conv_bn(x, stem_out, 3, 1, name=name)
+        return apply_conv_bn(x, stem_out, 3, 1, activation=activation, name=name)
     if stem == "7x7":
-        x = apply_conv_bn(x, stem_out, 7, 2, name=name)
+        x = apply_conv_bn(x, stem_out, 7, 2, activation=activation, name=name)
     else:
         # timm's "tiered" deep stem narrows the first conv to 3/4
         first = 3 * (stem_width // 4) if stem == "deep_tiered" else stem_width
-        x = apply_conv_bn(x, first, 3, 2, name=name + "_1")
-        x = apply_conv_bn(x, stem_width, 3, 1, name=name + "_2")
-        x = apply_conv_bn(x, stem_out, 3, 1, name=name + "_3")
+        x = apply_conv_bn(x, first, 3, 2, activation=activation, name=name + "_1")
+        x = apply_conv_bn(x, stem_width, 3, 1, activation=activation, name=name + "_2")
+        x = apply_conv_bn(x, stem_out, 3, 1 if pool else 2, activation=activation, name=name + "_3")
+    if pool is None:
+        return x
     if pool == "aa":  # timm replaces the max-pool by its aa_layer, AvgPool2d(2)
         return layers.AveragePooling2D(2, name="pool1_pool")(x)
+    if activation != "relu" and pool == "pad":
+        # Outputs below 0 (SiLU's reach -0.28): PyTorch's -inf padding is
+        # TF's "same" max-pool at stride 1 (padding 1 each side, left out
+        # of the max); every second position of it is the 3x3/2 pool.
+        x = layers.MaxPooling2D(3, strides=1, padding="same", name="pool1_max")(x)
+        return layers.MaxPooling2D(1, strides=2, name="pool1_pool")(x)
     # The input is post-ReLU (>= 0), so zero padding acts like PyTorch's
-    # -inf padding. "ceil" pads bottom/right only: floor((H + 1 - 3) / 2) + 1
-    # equals PyTorch's ceil-mode ceil((H - 3) / 2) + 1 for every H.
+    # -inf padding (the Caffe variant's "ceil" pool only follows ReLUs).
+    # "ceil" pads bottom/right only: floor((H + 1 - 3) / 2) + 1 equals
+    # PyTorch's ceil-mode ceil((H - 3) / 2) + 1 for every H.
     padding = ((0, 1), (0, 1)) if pool == "ceil" else 1
     x = layers.ZeroPadding2D(padding, name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
@@ -152,56 +185,64 @@ def apply_shortcut(x, filters, stride, down_kernel, avg_down, *, name):
             # TF's "same" average excludes the padding, like PyTorch's
             # ceil_mode=True, count_include_pad=False.
             x = layers.AveragePooling2D(2, stride, padding="same", name=name + "_0_pool")(x)
-        return apply_conv_bn(x, filters, 1, relu=False, name=name + "_0")
+        return apply_conv_bn(x, filters, 1, activation=None, name=name + "_0")
     kernel = down_kernel if stride > 1 else 1
-    return apply_conv_bn(x, filters, kernel, stride, relu=False, name=name + "_0")
+    return apply_conv_bn(x, filters, kernel, stride, activation=None, name=name + "_0")
 
 
-def apply_strided_conv_bn(x, filters, stride, groups=1, aa=False, *, name):
-    """A block's 3x3 conv + BN + ReLU at `stride`; with `aa` (anti-aliased,
-    timm's aa_layer=nn.AvgPool2d) at stride 1, then a 2x2/2 average pool."""
+def apply_strided_conv_bn(x, filters, stride, groups=1, aa=False, activation="relu", *, name):
+    """A block's 3x3 conv + BN + activation at `stride`; with `aa` (anti-
+    aliased, timm's aa_layer=nn.AvgPool2d) at stride 1, then a 2x2/2
+    average pool."""
     if not (aa and stride > 1):
-        return apply_conv_bn(x, filters, 3, stride, groups, name=name)
-    x = apply_conv_bn(x, filters, 3, 1, groups, name=name)
+        return apply_conv_bn(x, filters, 3, stride, groups, activation, name=name)
+    x = apply_conv_bn(x, filters, 3, 1, groups, activation, name=name)
     return layers.AveragePooling2D(2, name=name + "_aa")(x)
 
 
 def apply_basic_block(
-    x, filters, stride, *, se, se_placement, variant, down_kernel, avg_down, aa=False, name, **_,
+    x, filters, stride, *, se, se_placement, variant, down_kernel, avg_down, aa=False,
+    activation="relu", name, **_,
 ):
     """Two 3x3 convs with SE; output width `filters`."""
     shortcut = apply_shortcut(x, filters, stride, down_kernel, avg_down, name=name)
     if se and se_placement == "pre":
         x = se(name + "_se")(x)
-    y = apply_strided_conv_bn(x, filters, stride, aa=aa, name=name + "_1")
-    y = apply_conv_bn(y, filters, 3, relu=variant == "caffe", name=name + "_2")
-    return _merge(y, shortcut, se, se_placement, name)
+    y = apply_strided_conv_bn(x, filters, stride, aa=aa, activation=activation, name=name + "_1")
+    y = apply_conv_bn(y, filters, 3, activation=activation if variant == "caffe" else None, name=name + "_2")
+    return _merge(y, shortcut, se, se_placement, activation, name)
 
 
 def apply_bottleneck_block(
     x, filters, stride, *, groups, base_width, reduce_first, se, se_placement,
-    variant, down_kernel, avg_down, aa=False, name,
+    variant, down_kernel, avg_down, aa=False, group_size=None, activation="relu", name,
 ):
-    """1x1 -> 3x3 (grouped) -> 1x1 with SE; output width 4 * `filters`."""
+    """1x1 -> 3x3 (grouped) -> 1x1 with SE; output width 4 * `filters`.
+    `group_size` (timm's ByobNet `gs`): channels per group of the 3x3,
+    instead of a fixed number of `groups`."""
     width = int(filters * base_width / 64) * groups
+    groups = width // group_size if group_size else groups
     shortcut = apply_shortcut(x, filters * 4, stride, down_kernel, avg_down, name=name)
     if se and se_placement == "pre":
         x = se(name + "_se")(x)
     stride_in_1x1 = variant == "caffe" and groups == 1 and not aa  # aa acts on the 3x3, as in timm
-    y = apply_conv_bn(x, width // reduce_first, 1, stride if stride_in_1x1 else 1, name=name + "_1")
-    y = apply_strided_conv_bn(y, width, 1 if stride_in_1x1 else stride, groups, aa, name=name + "_2")
-    y = apply_conv_bn(y, filters * 4, 1, relu=False, name=name + "_3")
-    return _merge(y, shortcut, se, se_placement, name)
+    y = apply_conv_bn(x, width // reduce_first, 1, stride if stride_in_1x1 else 1, activation=activation,
+                      name=name + "_1")
+    y = apply_strided_conv_bn(y, width, 1 if stride_in_1x1 else stride, groups, aa, activation, name=name + "_2")
+    if se and se_placement == "3x3":
+        y = se(name + "_se")(y)
+    y = apply_conv_bn(y, filters * 4, 1, activation=None, name=name + "_3")
+    return _merge(y, shortcut, se, se_placement, activation, name)
 
 
-def _merge(y, shortcut, se, se_placement, name):
+def _merge(y, shortcut, se, se_placement, activation, name):
     """Residual addition with SE placed as in the paper's Fig. 5."""
     if se and se_placement == "standard":
         y = se(name + "_se")(y)
     elif se and se_placement == "identity":
         shortcut = se(name + "_se")(shortcut)
     x = layers.Add(name=name + "_add")([shortcut, y])
-    x = layers.Activation("relu", name=name + "_out")(x)
+    x = layers.Activation(activation, name=name + "_out")(x)
     if se and se_placement == "post":
         x = se(name + "_se")(x)
     return x
@@ -221,6 +262,10 @@ def SEResNet(
     down_kernel=1,
     avg_down=False,
     aa=False,
+    group_size=None,
+    stem_pool=True,
+    activation="relu",
+    num_features=None,
     dropout=0.0,
     variant=None,
     default_variant="torch",
@@ -267,6 +312,12 @@ def SEResNet(
         raise ValueError(
             f"`se_placement` must be one of {PLACEMENTS}. Received: se_placement={se_placement!r}"
         )
+    if se_placement == "3x3" and block == "basic":
+        raise ValueError(
+            "`se_placement` \"3x3\" (after a bottleneck's 3x3 conv) needs bottleneck blocks; this network has "
+            f"basic blocks (two 3x3 convs). Use \"standard\", \"pre\", \"post\" or \"identity\". "
+            f"Received: se_placement={se_placement!r}"
+        )
     if not set(se_stages) <= set(STAGES):
         raise ValueError(
             f"`se_stages` must be a subset of {STAGES} (conv2..conv5). Received: se_stages={se_stages!r}"
@@ -300,7 +351,8 @@ def SEResNet(
     se = imagenet_utils.se_factory(se_layer, se_options, ratio=se_ratio, **({"divisor": 8} if variant == "torch" else {}))
     img_input = imagenet_utils.model_input(input_tensor, input_shape)
 
-    x = apply_stem(img_input, stem, stem_width, stem_out, "aa" if aa else "ceil" if variant == "caffe" else "pad")
+    pool = ("aa" if aa else "ceil" if variant == "caffe" else "pad") if stem_pool else None
+    x = apply_stem(img_input, stem, stem_width, stem_out, pool, activation)
     apply_block = apply_basic_block if block == "basic" else apply_bottleneck_block
     for stage, (depth, filters) in enumerate(zip(depths, widths), start=2):
         for i in range(depth):
@@ -309,8 +361,10 @@ def SEResNet(
                 groups=groups, base_width=base_width, reduce_first=reduce_first,
                 se=se if stage in se_stages else None, se_placement=se_placement,
                 variant=variant, down_kernel=down_kernel, avg_down=avg_down, aa=aa,
-                name=f"conv{stage}_block{i + 1}",
+                group_size=group_size, activation=activation, name=f"conv{stage}_block{i + 1}",
             )
+    if num_features:  # timm's ByobNet `final_conv`: 1x1 conv + BN + activation, part of the features
+        x = apply_conv_bn(x, num_features, 1, activation=activation, name="final")
 
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -377,7 +431,9 @@ Args:
     se_ratio: SE reduction ratio (paper: 16).
     se_stages: which stages (2..5, i.e. conv2..conv5) carry SE; () for none.
     se_placement: "standard" (on the residual branch before the addition),
-        "pre", "post" or "identity" (the paper's Fig. 5 integrations).
+        "pre", "post" or "identity" (the paper's Fig. 5 integrations), or
+        "3x3" (after a bottleneck's 3x3 conv, the paper's Table 14 SE_3x3;
+        timm's ByobNet). Default here: "{placement}".
     se_layer: "se" (channel SE), "sse", "scse", a callable `f(name)` -> layer,
         or None for no SE.
     se_options: dict of further SE layer options (e.g. `{{"gate":
@@ -394,7 +450,8 @@ Example:
 
 
 def _constructor(fn_name, arch, title, note=""):
-    row = ARCHS[arch]
+    row = dict(ARCHS[arch])
+    placement = row.pop("se_placement", "standard")  # the row's default, an argument here
 
     def constructor(
         include_top=True,
@@ -409,7 +466,7 @@ def _constructor(fn_name, arch, title, note=""):
         variant=None,
         se_ratio=16,
         se_stages=STAGES,
-        se_placement="standard",
+        se_placement=placement,
         se_layer="se",
         se_options=None,
         dropout_rate=None,
@@ -429,7 +486,8 @@ def _constructor(fn_name, arch, title, note=""):
     constructor.variants = row["variants"]  # what `keras-senet info` lists
     variants = " and ".join(f'"{v}"' for v in row["variants"]) + (" only" if len(row["variants"]) == 1 else "")
     constructor.__doc__ = BASE_DOCSTRING.format(
-        title=title, note=note, variant=row["variant"], variants=variants, dropout=row.get("dropout", 0.0), fn=fn_name
+        title=title, note=note, variant=row["variant"], variants=variants, dropout=row.get("dropout", 0.0), fn=fn_name,
+        placement=placement,
     )
     return constructor
 
@@ -484,6 +542,23 @@ SEResNeXtAA201D_32x8d = _constructor(
     "SEResNeXtAA201D_32x8d", "se_resnextaa201d_32x8d", "anti-aliased SE-ResNeXt-201-D (32x8d)",
     _D_NOTE.format("seresnextaa201d_32x8d", "64-64-128") + _AA_NOTE
     + " Stages of 3, 24, 36 and 4 blocks.",
+)
+# timm's ByobNet SE-ResNets (seresnet33ts, seresnext26ts): "TS" as timm's
+# suffix in capitals, like "D" / "T" above.
+_TS_NOTE = (
+    "timm's ByobNet `{}` (\"ts\": tiered stem, SiLU): a tiered stem of three 3x3 convs (24-32-64), "
+    "SiLU after each conv-BN and addition, SE after the 3x3 conv (the paper's SE_3x3 integration, "
+    "Table 14) and 1x1 projection shortcuts."
+)
+SEResNet33TS = _constructor(
+    "SEResNet33TS", "se_resnet33ts", "SE-ResNet-33-TS",
+    _TS_NOTE.format("seresnet33ts") + " Stages of 2, 3, 3 and 2 blocks, 256-512-1536-1536 wide; the last "
+    "stem conv strides (no pool); a final 1x1 conv to 1280 channels before the pooling.",
+)
+SEResNeXt26TS = _constructor(
+    "SEResNeXt26TS", "se_resnext26ts", "SE-ResNeXt-26-TS",
+    _TS_NOTE.format("seresnext26ts") + " Grouped 3x3 convs of 32 channels per group (2, 4, 8, 16 groups), "
+    "the stem's 3x3/2 max-pool.",
 )
 
 

@@ -7,6 +7,9 @@ pytorch-image-models); MobileNetV3 (`conv_stem`, `blocks.S.I.conv_pw`,
   `layer0.conv1`, `layer1.0.conv1`, `layer1.0.se_module.fc1`, `last_linear`.
 - new (`timm/models/resnet.py`): `conv1`, `bn1`, `layer1.0.conv1`,
   `layer1.0.se.fc1`, `layer1.0.downsample.0`, `fc`.
+- ByobNet (`timm/models/byobnet.py`, the "TS" rows): `stem.conv1.conv`,
+  `stages.0.0.conv1_1x1.bn`, `stages.0.0.attn.fc1`, `stages.0.0.shortcut.conv`,
+  `final_conv.conv`, `head.fc`.
 
 Ports: conv kernels (out, in/groups, kh, kw) -> (kh, kw, in/groups, out);
 fully-connected and SE 1x1 weights (out, in[, 1, 1]) -> (in, out); BatchNorm
@@ -24,6 +27,8 @@ from keras_senet.layers.squeeze_excite import SqueezeExcite
 _BLOCK = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)")
 _STEM = re.compile(r"conv1(?:_(\d))?_(conv|bn)")
 _SE = re.compile(r"conv(\d)_block(\d+)_se")
+# ByobNet's BottleneckBlock: our _1, _2, _3 convs; _0 is the shortcut
+_BYOB_CONVS = {0: "shortcut", 1: "conv1_1x1", 2: "conv2_kxk", 3: "conv3_1x1"}
 
 
 def port_conv(w):
@@ -64,6 +69,29 @@ def torch_prefix(layer_name, legacy, avg_down=False):
     if m:
         return f"layer{int(m[1]) - 1}.{int(m[2]) - 1}." + ("se_module" if legacy else "se")
     return None
+
+
+def byobnet_prefix(layer_name):
+    """The timm ByobNet module path of the Keras layer `layer_name`, or None."""
+    if layer_name == "predictions":
+        return "head.fc"
+    if layer_name in ("final_conv", "final_bn"):
+        return "final_conv." + layer_name[len("final_"):]
+    m = _STEM.fullmatch(layer_name)
+    if m and m[1]:
+        return f"stem.conv{m[1]}.{m[2]}"
+    m = _BLOCK.fullmatch(layer_name)
+    if m:
+        return f"stages.{int(m[1]) - 2}.{int(m[2]) - 1}.{_BYOB_CONVS[int(m[3])]}.{m[4]}"
+    m = _SE.fullmatch(layer_name)
+    if m:
+        return f"stages.{int(m[1]) - 2}.{int(m[2]) - 1}.attn"
+    return None
+
+
+def is_byobnet(tensors):
+    """Whether a state dict uses timm's ByobNet key names."""
+    return any(k.startswith("stages.") for k in tensors)
 
 
 def is_legacy(tensors):
@@ -164,7 +192,7 @@ def _reference_shape(key, keras_shape):
     if len(keras_shape) == 4:
         return tuple(keras_shape[i] for i in (3, 2, 0, 1))
     if len(keras_shape) == 2:
-        return tuple(reversed(keras_shape)) + ((1, 1) if ".fc" in key else ())
+        return tuple(reversed(keras_shape)) + ((1, 1) if re.search(r"\.fc\d\.", key) else ())  # SE 1x1 convs
     return tuple(keras_shape)
 
 
@@ -189,6 +217,7 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
     legacy = is_legacy(tensors)
     avg_down = any(re.search(r"downsample\.2\.", k) for k in tensors)
     mobile = "conv_stem.weight" in tensors
+    byob = is_byobnet(tensors)
     names = {layer.name for layer in model.layers}
     has_top = "predictions" in {layer.name for layer in model.layers}
     skip_top = not has_top if skip_top is None else skip_top
@@ -198,6 +227,8 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
             continue
         if mobile:
             prefix = mobilenet_prefix(layer.name, names)
+        elif byob:
+            prefix = byobnet_prefix(layer.name)
         else:
             prefix = torch_prefix(layer.name, legacy, avg_down)
         if prefix is None:
@@ -219,7 +250,7 @@ def load_timm_state_dict(model, tensors, *, source="checkpoint", skip_top=None):
             used.add(key)
         updates.append((layer, arrays))
     ignored = ("num_batches_tracked",)
-    top_keys = ("last_linear.", "fc.", "classifier.", "conv_head.")
+    top_keys = ("last_linear.", "fc.", "classifier.", "conv_head.", "head.fc.")
     unexpected = sorted(
         k for k in tensors
         if k not in used and not k.endswith(ignored) and not (skip_top and k.startswith(top_keys))

@@ -48,6 +48,8 @@ TIMM_ARCHS = {
     "seresnext101d_32x8d": ("SEResNeXt101D_32x8d", dict(variant="torch")),
     "seresnextaa101d_32x8d": ("SEResNeXtAA101D_32x8d", dict(variant="torch")),
     "seresnextaa201d_32x8d": ("SEResNeXtAA201D_32x8d", dict(variant="torch")),
+    "seresnet33ts": ("SEResNet33TS", dict(variant="torch")),
+    "seresnext26ts": ("SEResNeXt26TS", dict(variant="torch")),
     "mobilenetv3_large_100": ("SEMobileNetV3Large", dict(include_preprocessing=False)),
     "mobilenetv3_small_100": ("SEMobileNetV3Small", dict(include_preprocessing=False)),
     "mobilenetv3_small_050": ("SEMobileNetV3Small", dict(include_preprocessing=False, alpha=0.5)),
@@ -77,7 +79,8 @@ _ARCH_OF = {
     "SEResNet152D": "se_resnet152d", "SEResNeXt26D": "se_resnext26d", "SEResNeXt26T": "se_resnext26t",
     "SEResNeXt101_32x8d": "se_resnext101_32x8d", "SEResNeXt101_64x4d": "se_resnext101_64x4d",
     "SEResNeXt101D_32x8d": "se_resnext101d_32x8d", "SEResNeXtAA101D_32x8d": "se_resnextaa101d_32x8d",
-    "SEResNeXtAA201D_32x8d": "se_resnextaa201d_32x8d",
+    "SEResNeXtAA201D_32x8d": "se_resnextaa201d_32x8d", "SEResNet33TS": "se_resnet33ts",
+    "SEResNeXt26TS": "se_resnext26ts",
 }
 
 
@@ -239,6 +242,14 @@ PRESETS = {
     "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384": _preset(
         "seresnextaa201d_32x8d", _hf("seresnextaa201d_32x8d.sw_in12k_ft_in1k_384"),
         87.304, 98.334, "bicubic", 1.0, 384, train_size=384, results=_RESULTS_2026),
+    # timm's ByobNet SE-ResNets (timm/models/byobnet.py): trained at 256,
+    # evaluated at the test size 288 with crop 1.0
+    "seresnet33ts.ra2_in1k": _preset(
+        "seresnet33ts", _hf("seresnet33ts.ra2_in1k", _GH + "v0.1-attn-weights/seresnet33ts_256-f8ad44d9.pth"),
+        80.784, 95.362, "bicubic", 1.0, 288, train_size=256, test_size=288),
+    "seresnext26ts.ch_in1k": _preset(
+        "seresnext26ts", _hf("seresnext26ts.ch_in1k", _GH + "v0.1-attn-weights/seresnext26ts_256-6f0d74a3.pth"),
+        78.272, 94.094, "bicubic", 1.0, 288, train_size=256, test_size=288),
 }
 
 # weights="imagenet": the most accurate preset of each architecture (its
@@ -261,6 +272,8 @@ DEFAULT_PRESETS = {
     "se_resnext101d_32x8d": "seresnext101d_32x8d.ah_in1k",
     "se_resnextaa101d_32x8d": "seresnextaa101d_32x8d.sw_in12k_ft_in1k_288",
     "se_resnextaa201d_32x8d": "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384",
+    "se_resnet33ts": "seresnet33ts.ra2_in1k",
+    "se_resnext26ts": "seresnext26ts.ch_in1k",
     "se_mobilenet_v3_large": "mobilenetv3_large_100.miil_in21k_ft_in1k",
     "se_mobilenet_v3_small": "mobilenetv3_small_100.lamb_in1k",
 }

@@ -50,7 +50,8 @@ def _shrunk(arch):
 #   pool shortcuts, anti-aliased pools; one block per stage) run always; the
 #   other rows run with one block per stage (same layers, fewer repeats):
 #   SEResNet50's is the torch variant, SENet154's has the deep stem and 3x3
-#   projection shortcuts, SEResNeXt26T's the tiered stem.
+#   projection shortcuts, SEResNeXt26T's the tiered stem, SEResNet33TS's and
+#   SEResNeXt26TS's SiLU, SE after the 3x3 and the stem's max-pool after SiLU.
 # - se_mobilenet.SEMobileNetV3: SEMobileNetV3Large/Small (both run).
 #   SEMobileNet and SEMobileNetV2 have a builder each.
 # - se_applications.SEApplication: SEInceptionV3, SEInceptionResNetV2 and
@@ -76,7 +77,8 @@ SIBLINGS = {
         ("SENet154", "senet154"), ("SEResNet152D", "se_resnet152d"), ("SEResNeXt26D", "se_resnext26d"),
         ("SEResNeXt26T", "se_resnext26t"), ("SEResNeXt101_32x8d", "se_resnext101_32x8d"),
         ("SEResNeXt101_64x4d", "se_resnext101_64x4d"), ("SEResNeXt101D_32x8d", "se_resnext101d_32x8d"),
-        ("SEResNeXtAA201D_32x8d", "se_resnextaa201d_32x8d"),
+        ("SEResNeXtAA201D_32x8d", "se_resnextaa201d_32x8d"), ("SEResNet33TS", "se_resnet33ts"),
+        ("SEResNeXt26TS", "se_resnext26ts"),
     ]},
     "SEInceptionResNetV2": (keras_senet.SEInceptionResNetV2, 75),
     "SEDenseNet169": (keras_senet.SEDenseNet169, SIZE),

@@ -39,6 +39,8 @@ REFERENCE_PARAMS = {
     ("SEResNeXt101D_32x8d", "torch"): 93_588_280,  # seresnext101d_32x8d
     ("SEResNeXtAA101D_32x8d", "torch"): 93_588_280,  # seresnextaa101d_32x8d (the pools learn nothing)
     ("SEResNeXtAA201D_32x8d", "torch"): 149_394_904,  # seresnextaa201d_32x8d
+    ("SEResNet33TS", "torch"): 19_779_200,  # seresnet33ts
+    ("SEResNeXt26TS", "torch"): 10_388_064,  # seresnext26ts
 }
 
 
@@ -302,3 +304,41 @@ def test_anti_aliased_keras_round_trip(tmp_path):
     model = shallow_twin("se_resnextaa101d_32x8d", input_shape=(64, 64, 3), classes=10)
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
     assert_keras_round_trip(model, x, tmp_path)
+
+
+@pytest.mark.structure
+def test_byobnet_rows_as_timm_builds_them():
+    """timm's ByobNet SE-ResNets (byobnet.py): tiered stem 24-32-64 with SiLU;
+    seresnet33ts strides its last stem conv (no pool) and ends in a 1x1 conv
+    to 1280; seresnext26ts has 32 channels per group; SE sits after the 3x3
+    conv, on its width."""
+    r33 = keras_senet.SEResNet33TS(weights=None, include_top=False)
+    x26 = keras_senet.SEResNeXt26TS(weights=None, include_top=False)
+    for model in (r33, x26):
+        assert [model.get_layer(f"conv1_{i}_conv").filters for i in (1, 2, 3)] == [24, 32, 64]
+        names = {layer.name for layer in model.layers}
+        assert {"conv1_1_silu", "conv2_block1_2_silu", "conv2_block1_out"} <= names and "conv1_1_relu" not in names
+        se = model.get_layer("conv2_block1_se")
+        assert se.output.shape[-1] == 64 and model.get_layer("conv2_block1_3_conv").input is se.output
+    assert r33.get_layer("conv1_3_conv").strides == (2, 2) and "pool1_pool" not in {layer.name for layer in r33.layers}
+    assert r33.get_layer("final_conv").filters == 1280 and r33.output_shape == (None, 7, 7, 1280)
+    assert [x26.get_layer(f"conv{s}_block1_2_conv").groups for s in (2, 3, 4, 5)] == [2, 4, 8, 16]
+    assert x26.output_shape == (None, 7, 7, 2048)
+
+
+def test_stem_max_pool_after_silu_pads_like_pytorch():
+    """SiLU outputs go below 0, where zero padding would win the max at the
+    borders: the stem's 3x3/2 pool must equal PyTorch's (-inf padding)."""
+    import torch
+
+    model = keras_senet.SEResNeXt26TS(weights=None, include_top=False, input_shape=(None, None, 3))
+    for shape in [(2, 13, 14, 8), (1, 16, 17, 3)]:
+        x = np.random.default_rng(0).normal(-1.0, 0.5, shape).astype("float32")
+        pooled = np.asarray(model.get_layer("pool1_pool")(model.get_layer("pool1_max")(x)))
+        expected = torch.nn.functional.max_pool2d(torch.from_numpy(x).permute(0, 3, 1, 2), 3, 2, 1)
+        np.testing.assert_array_equal(pooled, expected.permute(0, 2, 3, 1).numpy())
+
+
+def test_se_after_3x3_needs_bottlenecks():
+    with pytest.raises(ValueError, match=r"`se_placement` \"3x3\".*bottleneck.*Received: se_placement='3x3'"):
+        keras_senet.SEResNet18(weights=None, se_placement="3x3")
