@@ -25,6 +25,8 @@ CASES = {
     "legacy_senet154": "senet154",   # three-conv stem, 3x3 downsampling
     "seresnext26d_32x4d": None,      # deep stem, average-pool downsampling
     "seresnextaa101d_32x8d": "se_resnextaa101d_32x8d",  # anti-aliased downsampling
+    "seresnet33ts": None,            # ByobNet: SiLU, strided tiered stem, final 1x1 conv
+    "seresnext26ts": None,
 }
 
 
@@ -36,7 +38,11 @@ def timm_features(name, shallow):
     import timm
 
     features = timm.create_model(name, pretrained=False, features_only=True, **kwargs).eval()
-    missing, _ = features.load_state_dict(reference.state_dict(), strict=False)
+    # timm's feature wrappers may flatten module paths (ByobNet: stem.conv1 ->
+    # stem_conv1); match the keys with "." and "_" treated alike.
+    by_flat_name = {k.replace(".", "_"): v for k, v in reference.state_dict().items()}
+    state = {k: by_flat_name[k.replace(".", "_")] for k in features.state_dict() if k.replace(".", "_") in by_flat_name}
+    missing, _ = features.load_state_dict(state, strict=False)
     assert not missing, missing
     x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
     with torch.no_grad():
