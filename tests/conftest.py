@@ -2,6 +2,12 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 (and the
+# like); on AVX2-only CPUs its grouped-convolution gradient and the fused
+# grouped conv + bias do not exist. The suite runs one configuration on
+# every x86 machine; the oneDNN-off path has its own test
+# (test_grouped_conv.py::test_without_onednn_the_split_trains).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if os.environ.get("KERAS_BACKEND") == "jax":
     # XLA compiles every new shape; the test models are tiny, so compile
     # time dominates and unoptimized code is faster overall (measured: a

@@ -125,6 +125,28 @@ def test_saved_model_loads_after_bare_import(tmp_path):
     assert _run("-c", load).returncode != 0
 
 
+def test_every_module_imports_first():
+    """Whichever public module a user imports first, it loads: the one whose import
+    brings Keras in fires the registration hook (keras_senet._lazy) while it
+    is still half-loaded, and the modules the hook imports must cope
+    (`from keras_senet.layers import SqueezeExcite` failed this way)."""
+    # The modules users import from (all 30 took 2 minutes of CI: each
+    # process imports TensorFlow), each in a fresh process.
+    names = ["keras_senet.layers", "keras_senet.layers.squeeze_excite", "keras_senet.layers.grouped_conv",
+             "keras_senet.models.se_resnet", "keras_senet.export", "keras_senet.training"]
+    failed, running = {}, []
+    for name in names + [None, None]:  # two at a time: one per core
+        if len(running) == 2 or name is None:
+            if running:
+                module, process = running.pop(0)
+                if process.wait(timeout=300):
+                    failed[module] = process.stderr.read().strip().splitlines()[-1:]
+        if name:
+            running.append((name, subprocess.Popen([sys.executable, "-c", f"import {name}"], text=True,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+    assert not running and not failed, failed
+
+
 @pytest.mark.tensorflow_only
 def test_info_is_quiet_unless_verbose():
     """stderr empty; with --verbose it shows what TensorFlow itself prints here."""

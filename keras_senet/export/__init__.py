@@ -24,6 +24,7 @@ float32); the report compares the file with the mixed-precision model itself.
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -34,9 +35,23 @@ import keras
 import numpy as np
 
 from keras_senet import inputs
-from keras_senet.layers.grouped_conv import inference_graphs
+from keras_senet.layers import grouped_conv  # a module: it may still be loading (see _inference_graphs)
 
 QUANTIZE = (None, "float16", "dynamic", "int8")
+
+
+def _inference_graphs(export):
+    """`export` runs inside `grouped_conv.inference_graphs()`: grouped convs
+    as one native op wherever its forward runs. Looked up at call time, as
+    this module can be imported (by Keras' import hook, keras_senet._lazy)
+    while grouped_conv itself is still loading."""
+
+    @functools.wraps(export)
+    def wrapper(*args, **kwargs):
+        with grouped_conv.inference_graphs():
+            return export(*args, **kwargs)
+
+    return wrapper
 METADATA_NAME = "keras_senet"
 
 
@@ -182,7 +197,7 @@ def _replace(tmp, path):
     os.replace(tmp, path)
 
 
-@inference_graphs()  # grouped convs as one native op wherever its forward runs
+@_inference_graphs
 def to_saved_model(model, path, *, preprocess=None, sample=None):
     """Export a SavedModel with a `serve` signature.
 
@@ -364,7 +379,7 @@ def _without_hard_swish(model):
         return model
 
 
-@inference_graphs()  # grouped convs as one native op wherever its forward runs
+@_inference_graphs
 def to_tflite(model, path, *, quantize=None, representative_data=None, int8_io=False, sample=None,
               num_threads=2):
     """Export a TFLite flatbuffer and check it with the LiteRT interpreter.
@@ -525,7 +540,7 @@ def run_tflite(path, x, num_threads=2, timing_runs=10, with_delegate=False, labe
     return result + (delegate, _outside(interpreter) if delegate == "xnnpack" else ())
 
 
-@inference_graphs()  # grouped convs as one native op wherever its forward runs
+@_inference_graphs
 def to_onnx(model, path, *, opset=17, sample=None):
     """Export ONNX with tf2onnx and check it with onnxruntime.
 

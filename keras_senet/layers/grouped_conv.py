@@ -187,10 +187,15 @@ def _split(x, kernel, groups, strides, padding, dilation, data_format):
     return tf.concat([_native(a, k, strides, padding, dilation, data_format) for a, k in parts], axis=axis)
 
 
-def _probe(device_type, dtype, data_format, strides, padding, dilation):
+def _probe(device_type, dtype, data_format, strides, padding, dilation, bias=False):
     """Run a tiny grouped convolution natively and split, eagerly and in a
     tf.function, forward and gradients, on `device_type`; return a
-    `Capability`. Never raises: a failure is an answer."""
+    `Capability`. Never raises: a failure is an answer.
+
+    With `bias`, a bias is added as Keras' Conv2D adds it: TensorFlow's graph
+    optimizer then fuses the convolution with it, and the fused CPU kernel
+    without oneDNN has no grouped form ("Fused conv implementation does not
+    support grouped convolutions"; found on an AVX2-only CPU)."""
     import tensorflow as tf
 
     groups, per_group_in, per_group_out = 2, 2, 3
@@ -201,17 +206,23 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
     # the split up to rounding, and a wrong grouping differs by >= 1.
     x = rng.integers(-1, 2, (1, height, width, groups * per_group_in))
     kernel = rng.integers(-2, 3, (3, 3, per_group_in, groups * per_group_out))
+    offsets = rng.integers(-2, 3, (groups * per_group_out,)) if bias else None
     if data_format == "channels_first":
         x = x.transpose(0, 3, 1, 2)
+    bias_shape = (1, -1, 1, 1) if data_format == "channels_first" else (1, 1, 1, -1)
+
+    def with_bias(y):
+        # keras.ops.add, as Conv2D adds it: on TensorFlow a tf.nn.bias_add
+        return y if offsets is None else keras.ops.add(y, tf.reshape(tf.constant(offsets, y.dtype), bias_shape))
 
     # tf.init_scope stops every gradient tape, so gradients are taken as the
     # tape would take them: in a tf.function by tf.gradients (Conv2D's
     # registered gradient), eagerly by the two ops that gradient runs.
     def conv_native(x, k):
-        return _native(x, k, strides, padding, dilation, data_format)
+        return with_bias(_native(x, k, strides, padding, dilation, data_format))
 
     def conv_split(x, k):
-        return _split(x, k, groups, strides, padding, dilation, data_format)
+        return with_bias(_split(x, k, groups, strides, padding, dilation, data_format))
 
     def graph_gradients(conv):
         @tf.function
@@ -252,8 +263,6 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
             except Exception as error:  # noqa: BLE001 - e.g. NCHW on a CPU without oneDNN
                 return Capability(False, False, f"the per-group convolutions fail too: {_first_line(error)}")
             for mode, (forward_fn, gradients_fn) in native.items():
-                if not gradient:  # failed eagerly: TensorFlow would log the same failure again
-                    break
                 try:
                     if not agree([forward_fn(xt, kt)], want):
                         reasons.append(f"{mode}: the forward differs from the per-group convolutions")
@@ -261,6 +270,8 @@ def _probe(device_type, dtype, data_format, strides, padding, dilation):
                 except Exception as error:  # noqa: BLE001 - any failure means "not capable"
                     reasons.append(f"{mode} forward: {_first_line(error)}")
                     forward = False
+                if not gradient:  # failed eagerly: TensorFlow would log the same failure again
+                    continue
                 try:
                     if not agree(gradients_fn(xt, kt, upstream), want_gradients):
                         reasons.append(f"{mode}: the gradients differ from the per-group convolutions'")
@@ -275,7 +286,7 @@ def _first_line(error):
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
-def capability(device_type, dtype, data_format, strides, padding, dilation):
+def capability(device_type, dtype, data_format, strides, padding, dilation, bias=False):
     """The probe's `Capability` for this combination, probing on first use
     (then cached for the process).
 
@@ -284,8 +295,9 @@ def capability(device_type, dtype, data_format, strides, padding, dilation):
         dtype: the compute dtype's name, e.g. "float32".
         data_format: "channels_last" or "channels_first".
         strides, dilation: pairs of ints. padding: "valid" or "same".
+        bias: whether the layer adds a bias (a fused kernel may run then).
     """
-    key = (device_type, str(dtype), data_format, tuple(strides), padding, tuple(dilation))
+    key = (device_type, str(dtype), data_format, tuple(strides), padding, tuple(dilation), bool(bias))
     with _lock:
         if key not in _probes:
             _probes[key] = _probe(*key)
@@ -307,7 +319,7 @@ def choose(inputs, layer):
 
     dtype = tf.as_dtype(inputs.dtype).name
     found = capability(_device_type(inputs), dtype, layer.data_format, layer.strides, layer.padding,
-                       layer.dilation_rate)
+                       layer.dilation_rate, layer.use_bias)
     inference = _inference_depth > 0
     capable = found.forward and (inference or found.gradient)
     if capable:

@@ -27,6 +27,26 @@ def test_equals_keras_grouped_conv(strides, padding, groups):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(X)), keras.ops.convert_to_numpy(reference(X)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_inference_graphs_with_and_without_bias(use_bias, fresh_probes):
+    """Exports trace forward-only graphs (grouped_conv.inference_graphs), where
+    TensorFlow fuses the convolution with Keras' bias add; the fused CPU kernel
+    without oneDNN (AVX2-only CPUs) has no grouped form, so the probe must try
+    the bias too. Checked against Keras' own grouped Conv2D."""
+    import tensorflow as tf
+
+    reference = keras.layers.Conv2D(32, 3, padding="same", groups=8, use_bias=use_bias,
+                                    bias_initializer="random_normal")
+    ours = GroupedConv2D(32, 3, padding="same", groups=8, use_bias=use_bias)
+    reference.build(X.shape)
+    ours.build(X.shape)
+    ours.set_weights(reference.get_weights())
+    with grouped_conv.inference_graphs():
+        got = tf.function(lambda x: ours(x))(tf.constant(X))
+    np.testing.assert_allclose(got.numpy(), keras.ops.convert_to_numpy(reference(X)), rtol=1e-5, atol=1e-5)
+
+
 def test_round_trip(tmp_path):
     inputs = keras.Input((9, 11, 64))
     model = keras.Model(inputs, GroupedConv2D(32, 3, groups=16, name="g")(inputs))
@@ -202,7 +222,7 @@ def test_probe_runs_outside_a_trace(fresh_probes):
     layer = GroupedConv2D(32, 3, padding="same", groups=8)
     layer.build(X.shape)
     tf.function(layer).get_concrete_function(tf.TensorSpec(X.shape, "float32"))
-    assert list(grouped_conv._probes) == [("CPU", "float32", "channels_last", (1, 1), "same", (1, 1))]
+    assert list(grouped_conv._probes) == [("CPU", "float32", "channels_last", (1, 1), "same", (1, 1), True)]
 
 
 TRAIN = """
@@ -246,10 +266,11 @@ def train_in_subprocess(mode, **env):
 @pytest.mark.tensorflow_only
 def test_without_onednn_the_split_trains():
     """TensorFlow without oneDNN has no CPU kernel for a grouped conv's
-    gradient: the probe sees it, "auto" trains with the split, and "native"
-    says why it cannot."""
+    gradient, nor for one fused with its bias (the layer has a bias): the
+    probe sees both, "auto" trains with the split, and "native" says why it
+    cannot."""
     result = train_in_subprocess("default", TF_ENABLE_ONEDNN_OPTS="0")
-    assert result["probes"] == [[["CPU", "float32", "channels_last", "(1, 1)", "same", "(1, 1)"], True, False]]
+    assert result["probes"] == [[["CPU", "float32", "channels_last", "(1, 1)", "same", "(1, 1)", "True"], False, False]]
     assert np.all(np.isfinite(result["loss"])) and result["loss"][-1] < result["loss"][0]
     assert "set_implementation('native')" in result["native_error"]
     assert "Gradients for grouped convolutions are not supported on CPU" in result["native_error"]
