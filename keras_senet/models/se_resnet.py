@@ -471,6 +471,8 @@ def _constructor(fn_name, arch, title, note=""):
         se_options=None,
         dropout_rate=None,
     ):
+        row = dict(ARCHS[arch])  # read at each call: the row is data (tests shrink depths)
+        row.pop("se_placement", None)
         config = dict(row, variant=variant, default_variant=row["variant"])
         if dropout_rate is not None:
             config["dropout"] = dropout_rate

@@ -17,6 +17,7 @@ from timm_reference import random_timm_model, state_dict_arrays, timm_logits
 
 import keras_senet
 from keras_senet import weights as weights_module
+from keras_senet.inputs import fit_to_input
 from keras_senet.models import se_resnet
 from keras_senet.weights.convert import read_checkpoint
 from keras_senet.weights.presets import DEFAULT_PRESETS, PRESETS
@@ -184,6 +185,23 @@ def test_imagenet_12k_preset_downloads_with_its_head(server, cache, monkeypatch)
     backbone = keras_senet.SEResNeXtAA101D_32x8d(weights=name, include_top=False, input_shape=(97, 97, 3))
     features = keras.Model(model.input, model.get_layer("conv5_block1_out").output)
     np.testing.assert_array_equal(np.asarray(backbone(X97)), np.asarray(features(X97)))
+
+
+def test_byobnet_preset_downloads_and_matches_timm(server, cache, monkeypatch):
+    """timm's ByobNet SE-ResNeXt (seresnext26ts: SiLU, strided tiered stem,
+    SE after the 3x3) through the public path: its hub safetensors (timm's
+    ByobNet key names) -> conversion -> cache -> logits equal to timm's, and
+    the preset's own eval transform (trained at 256, tested at 288)."""
+    name = "seresnext26ts.ch_in1k"
+    reference = random_timm_model("seresnext26ts")
+    hosted = host_safetensors(server, reference, name)
+    monkeypatch.setitem(PRESETS[name], "urls", (f"{server.url}/{hosted}",))
+    model = keras_senet.SEResNeXt26TS(weights="imagenet", input_shape=(97, 97, 3), classifier_activation=None)
+    assert np.abs(model.predict(X97, verbose=0) - timm_logits(reference, X97)).max() <= 1e-4
+    assert cached_files(cache) == [f"{name}.keras.safetensors"]
+    # the preset's transform (crop 1.0, bicubic), not the family default (0.875, bilinear)
+    assert model.input_transform == fit_to_input(PRESETS[name]["transform"], (97, 97, 3))
+    assert (model.input_transform.crop_pct, model.input_transform.interpolation) == (1.0, "bicubic")
 
 
 @pytest.mark.parametrize(
