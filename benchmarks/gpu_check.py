@@ -263,13 +263,14 @@ def failed_checks(report):
     return problems
 
 
-def write_json(report, path):
-    """Writes `report` to `path` through a temporary file in the same folder."""
+def write_json(report, path, indent=1):
+    """Writes `report` to `path` through a temporary file in the same folder
+    (also benchmarks/run.py's writer)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gpu_check.", suffix=".json", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".benchmark.", suffix=".json", dir=folder)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump(report, f, indent=indent)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -321,16 +321,11 @@ def write_json(args, machine, results, done, complete=False):
     """The results so far, replaced atomically: a run that is stopped (or
     runs out of memory) keeps what it measured, marked "complete": false,
     with the sections it finished ("done"), from which --resume goes on."""
+    from gpu_check import write_json as write_atomically  # this folder's one JSON writer
+
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(args.output)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
-                       "complete": complete, "done": done, "results": results}, f, indent=2)
-        os.replace(tmp, args.output + ".json")
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomically({"machine": machine, "args": vars(args), "date": time.strftime("%Y-%m-%d"),
+                      "complete": complete, "done": done, "results": results}, args.output + ".json", indent=2)
 
 
 def resumed(args, machine):

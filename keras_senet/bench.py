@@ -775,20 +775,19 @@ def _choose_paths(kind, paths, backend, label):
                 raise ValueError(f"`paths`: a {kind} file runs on {', '.join(possible)} only. Received: {path!r}")
         if not chosen:
             raise ValueError("`paths` is empty; choose from " + ", ".join(PATHS))
-    skipped = {}
+    skipped, missing = {}, {}  # path -> status; path -> the package it lacks
     for path in chosen:
         hint = PACKAGES[path][1]
-        missing = _missing(path)
-        if missing:
+        if _missing(path):
+            missing[path] = _missing(path)
             if explicit:
-                raise ImportError(f"`paths`: {path} needs the {missing} package; {hint}", name=missing)
+                raise ImportError(f"`paths`: {path} needs the {missing[path]} package; {hint}", name=missing[path])
             skipped[path] = f"not installed ({hint})"
         elif backend != "tensorflow" and path not in WORKER_PATHS:
             if explicit:
                 raise ValueError(f"`paths`: {path} needs KERAS_BACKEND=tensorflow in this process (it runs {backend})")
             skipped[path] = f"needs KERAS_BACKEND=tensorflow (this process runs {backend})"
     if set(chosen) <= set(skipped):  # nothing to time: say why, once, instead of an empty table
-        missing = {p: _missing(p) for p in chosen if _missing(p)}
         reasons = "; ".join(f"{p} needs the {missing[p]} package: {PACKAGES[p][1]}" if p in missing
                             else f"{p} {skipped[p]}" for p in chosen)
         if kind == "keras":

@@ -38,6 +38,7 @@ from keras_senet import inputs
 from keras_senet.layers import grouped_conv  # a module: it may still be loading (see _inference_graphs)
 
 QUANTIZE = (None, "float16", "dynamic", "int8")
+METADATA_NAME = "keras_senet"
 
 
 def _inference_graphs(export):
@@ -52,7 +53,6 @@ def _inference_graphs(export):
             return export(*args, **kwargs)
 
     return wrapper
-METADATA_NAME = "keras_senet"
 
 
 @dataclasses.dataclass(frozen=True)

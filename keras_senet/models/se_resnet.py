@@ -450,8 +450,8 @@ Example:
 
 
 def _constructor(fn_name, arch, title, note=""):
-    row = dict(ARCHS[arch])
-    placement = row.pop("se_placement", "standard")  # the row's default, an argument here
+    row = ARCHS[arch]
+    placement = row.get("se_placement", "standard")  # the row's default, an argument here
 
     def constructor(
         include_top=True,
@@ -471,14 +471,13 @@ def _constructor(fn_name, arch, title, note=""):
         se_options=None,
         dropout_rate=None,
     ):
-        row = dict(ARCHS[arch])  # read at each call: the row is data (tests shrink depths)
-        row.pop("se_placement", None)
-        config = dict(row, variant=variant, default_variant=row["variant"])
+        row = ARCHS[arch]  # read at each call: the row is data (tests shrink depths)
+        config = dict(row, variant=variant, default_variant=row["variant"], se_placement=se_placement)
         if dropout_rate is not None:
             config["dropout"] = dropout_rate
         return SEResNet(
             **config, arch=arch, se_ratio=se_ratio, se_stages=se_stages,
-            se_placement=se_placement, se_layer=se_layer, se_options=se_options,
+            se_layer=se_layer, se_options=se_options,
             include_top=include_top, weights=weights, input_tensor=input_tensor,
             input_shape=input_shape, pooling=pooling, classes=classes,
             classifier_activation=classifier_activation, name=name, reference=constructor,
