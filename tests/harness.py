@@ -48,6 +48,29 @@ def assert_predicts(model, x):
     return by_array
 
 
+def built_once(tmp_path_factory, name, build):
+    """A folder `name` that build(folder) fills once per test run, whichever
+    pytest-xdist worker asks first; the others wait for it and share it (a
+    module fixture is otherwise built by every worker that runs one of its
+    tests). Returns the folder."""
+    import fcntl
+    import os
+    import shutil
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common base
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 def kill_when_backed_up(command, env, output, ready, log_path, timeout=300):
     """Run a `keras-senet train` command and SIGKILL it as soon as
     ready(metadata) holds for its BackupAndRestore metadata

@@ -60,7 +60,8 @@ def shallow_twin(arch, **kwargs):
     from keras_senet.models import se_resnet
 
     row = dict(se_resnet.ARCHS[arch], depths=(1, 1, 1, 1))
-    return se_resnet.SEResNet(**row, default_variant=row.pop("variant"), arch=arch, **kwargs)
+    row["default_variant"] = row.pop("variant")
+    return se_resnet.SEResNet(**row, arch=arch, **kwargs)
 
 
 def with_batch_statistics(model, size, seed=1):

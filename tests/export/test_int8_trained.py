@@ -25,7 +25,9 @@ def trained():
     model = keras_senet.SEResNetCIFAR(8, input_shape=(28, 28, 1), classes=10)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(prepare(x_train[:24000]), y_train[:24000], batch_size=128, epochs=1, verbose=0)
+    # 8,000 images, one epoch: 65% accurate (measured), far from the near-ties
+    # of random weights, and a third of the time 24,000 took
+    model.fit(prepare(x_train[:8000]), y_train[:8000], batch_size=128, epochs=1, verbose=0)
     calibration = prepare(x_train[24000:24200])  # training images, not the held-out ones
     return model, calibration, prepare(x_test[:1000]), y_test[:1000]
 
@@ -33,7 +35,7 @@ def trained():
 def test_int8_agrees_with_keras_on_held_out_images(trained, tmp_path):
     model, calibration, x_test, y_test = trained
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
-    assert accuracy > 0.7, "the fixture model must have learned something"
+    assert accuracy > 0.55, "the fixture model must have learned something"
     report = export.to_tflite(model, tmp_path / "fmnist_int8.tflite", quantize="int8",
                               representative_data=[calibration], int8_io=True, sample=x_test)
     assert report.top1_agreement >= 0.95, report

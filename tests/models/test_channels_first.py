@@ -7,8 +7,9 @@ compared on logits. BatchNorm statistics, biases and scales are randomized
 first, so that a layer normalizing or gating along the wrong axis changes
 the result (fresh ones are identities).
 
-Runs on JAX and torch only: TensorFlow's CPU kernels have no NCHW
-convolutions (the `not_tensorflow` marker deselects it there).
+Runs on torch, and on JAX with KERAS_SENET_ALL_MODELS=1: TensorFlow's CPU
+kernels have no NCHW convolutions (the `not_tensorflow` marker deselects it
+there), and the axis handling under test is the same code on JAX.
 """
 
 import keras

@@ -17,8 +17,8 @@ NAMES = list(keras_senet.MODELS)
 # classifier activation) is builder code, the same for every row: one model
 # per builder and block kind.
 ARGUMENTS = ["SEResNet18", "SEResNeXt26", "SEMobileNet", "SEMobileNetV2", "SEMobileNetV3Small", "SEInceptionV3"]
-# Predict, the .keras round trip and loading a weights file by layer names:
-# every network but the deeper rows of a family (the same blocks as a
+# Predict, the .keras round trip and loading the file as `weights=`: every
+# network but the deeper rows of a family (the same blocks as a
 # shallower sibling; test_se_resnet / test_se_applications / tests/weights
 # check each row's counts and logits). On JAX and torch the networks beyond
 # ARGUMENTS run only with KERAS_SENET_ALL_MODELS=1 (CI time).
@@ -64,7 +64,9 @@ def any_constructor(request):
     return keras_senet.MODELS[request.param]
 
 
-@pytest.mark.parametrize("channels", [1, 4])
+# 4 channels is the 1-channel check again (the stem conv takes any count):
+# on JAX and torch one compile, not two.
+@pytest.mark.parametrize("channels", [1, pytest.param(4, marks=pytest.mark.sibling)])
 def test_no_top_any_channels(constructor, channels):
     name, s = constructor.__name__, size(constructor.__name__)
     with pytest.warns(UserWarning, match="1 or 3") if channels == 4 else _nothing():
@@ -86,6 +88,7 @@ def test_default_and_custom_input_shapes(constructor):
     assert forward(flexible, np.zeros((1, h, w, 3), "float32")).shape == (1, features(name))
 
 
+@pytest.mark.structure  # symbolic wiring only
 def test_input_tensor(constructor):
     image = keras.Input((size(constructor.__name__),) * 2 + (3,), name="image")
     scaled = keras.layers.Rescaling(1 / 255.0)(image)
@@ -94,6 +97,7 @@ def test_input_tensor(constructor):
     assert model.output_shape == (None, 5)
 
 
+@pytest.mark.structure  # output shape and the last layer, no forward
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_pooling(constructor, pooling):
     s = size(constructor.__name__)
@@ -114,17 +118,7 @@ def test_classifier_activation(constructor):
     np.testing.assert_allclose(p, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", BUILT)
-def test_weights_from_file(name, tmp_path):
-    constructor, s = keras_senet.MODELS[name], size(name)
-    model = constructor(weights=None, include_top=False, input_shape=(s, s, 3))
-    path = tmp_path / "w.weights.h5"
-    model.save_weights(path)
-    loaded = constructor(weights=str(path), include_top=False, input_shape=(s, s, 3))
-    x = np.ones((1, s, s, 3), "float32")
-    np.testing.assert_array_equal(forward(model, x), forward(loaded, x))
-
-
+@pytest.mark.structure  # raised before any layer is built
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -157,15 +151,20 @@ def family(name):
 
 @pytest.mark.parametrize("name", BUILT)
 def test_common_checks(name, tmp_path):
-    """Predict on arrays and tf.data, softmax outputs, exact .keras round trip."""
+    """Predict on arrays and tf.data, softmax outputs, exact .keras round
+    trip, and the saved file given back as `weights=` (loaded by layer
+    names, keras.applications' file path): one build serves all four."""
     s = size(name)
-    model = keras_senet.MODELS[name](weights=None, input_shape=(s, s, 3))
+    constructor = keras_senet.MODELS[name]
+    model = constructor(weights=None, input_shape=(s, s, 3))
     x = np.random.default_rng(1).uniform(0, 255, (2, s, s, 3)).astype("float32")
     x = family(name).preprocess_input(x)
     probs = assert_predicts(model, x)
     assert probs.shape == (2, 1000)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert_keras_round_trip(model, x, tmp_path)
+    loaded = constructor(weights=str(tmp_path / f"{model.name}.keras"), input_shape=(s, s, 3))
+    np.testing.assert_array_equal(forward(loaded, x), forward(model, x))
 
 
 class _nothing:

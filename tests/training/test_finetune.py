@@ -1,7 +1,7 @@
 """Fine-tuning as users run it: from a preset served in its real format by a
 local host (a timm checkpoint with random weights and BatchNorm statistics),
-through `training.train` and through `keras-senet train --weights PRESET`,
-and from one's own `.keras` file with any channel count.
+through `training.train` and through `keras-senet train --weights PRESET`
+(one's own 1-channel `.keras` file: test_user_flows.py).
 
 What is compared: the backbone against the timm model it was converted from
 (pooled features), the frozen phase against the weights before it, the
@@ -23,7 +23,7 @@ from PIL import Image
 from timm_reference import random_timm_model
 
 import keras_senet
-from keras_senet import inputs, training
+from keras_senet import cli, inputs, training
 from keras_senet.training import fit
 from keras_senet.weights.presets import PRESETS
 
@@ -137,7 +137,7 @@ def _epochs_run(stdout):
     return len(re.findall(r"^\d+/\d+ - .* loss: ", stdout, re.MULTILINE))
 
 
-def test_cli_finetune_killed_in_phase_two_resumes_to_the_uninterrupted_result(preset, folders, tmp_path):
+def test_cli_finetune_killed_in_phase_two_resumes_to_the_uninterrupted_result(preset, folders, tmp_path, capsys):
     _, home = preset
     keras_senet.SEResNet18(weights=PRESET, include_top=False)  # the download, converted into the cache
     env = dict(ENV, KERAS_HOME=str(home))
@@ -162,40 +162,13 @@ def test_cli_finetune_killed_in_phase_two_resumes_to_the_uninterrupted_result(pr
     for a, b in zip(resumed.weights, expected.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
-    # the result predicts, with its class names, from the command line
+    # the result predicts, with its class names, through the command's entry point
     image = next((folders / "validation" / "class3").iterdir())
-    out = subprocess.run([sys.executable, "-m", "keras_senet.cli", "predict", str(image), "--model",
-                          str(output / "model.keras"), "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    top = json.loads(out.stdout)[0]["top"]
+    capsys.readouterr()
+    assert cli.main(["predict", str(image), "--model", str(output / "model.keras"), "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
     assert len(top) == CLASSES and {p["name"] for p in top} == {f"class{i}" for i in range(CLASSES)}
     assert abs(sum(p["probability"] for p in top) - 1) < 1e-4
-
-
-def test_cli_finetunes_own_single_channel_model(tmp_path):
-    """A 1-channel Fashion-MNIST model saved by `keras-senet train`, then
-    trained further from its file: no RGB forced on it, and the run starts
-    from its weights (with a vanishing learning rate they stay)."""
-    first = tmp_path / "first"
-    base = [sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
-            "--dataset", "fashion_mnist", "--limit", "2048", "--val-limit", "512", "--batch-size", "64",
-            "--seed", "0", "--progress", "none"]
-    out = subprocess.run([*base, "--image-size", "28", "--epochs", "2", "--output", str(first)], env=ENV,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    accuracy = float(out.stdout.split("accuracy ")[1].split()[0])
-    assert accuracy > 0.25  # ten classes: chance is 0.1
-    again = subprocess.run([*base, "--weights", str(first / "model.keras"), "--epochs", "1", "--frozen-epochs", "0",
-                            "--lr", "1e-9", "--output", str(tmp_path / "second")], env=ENV, capture_output=True,
-                           text=True, timeout=600)
-    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
-    saved = keras.saving.load_model(tmp_path / "second" / "model.keras")
-    assert saved.input_shape == (None, 28, 28, 1)
-    # learned weights are the first run's (a fresh start would differ by about their own size)
-    start = keras.saving.load_model(first / "model.keras")
-    assert len(saved.trainable_weights) == len(start.trainable_weights) > 10
-    for a, b in zip(saved.trainable_weights, start.trainable_weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
 
 
 def test_weights_file_of_a_single_channel_model_trains_further(tmp_path):

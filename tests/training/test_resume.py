@@ -19,13 +19,13 @@ from harness import kill_when_backed_up
 import keras_senet  # noqa: F401  (registers the package's classes for loading)
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-STEPS = 3072 // 64  # batches per epoch
+STEPS = 1536 // 64  # batches per epoch
 
 
 def _command(output, backup_freq):
     return [
         sys.executable, "-m", "keras_senet.cli", "train", "--model", "SEResNetCIFAR", "--depth", "8",
-        "--dataset", "fashion_mnist", "--image-size", "16", "--limit", "3072", "--val-limit", "256",
+        "--dataset", "fashion_mnist", "--image-size", "16", "--limit", "1536", "--val-limit", "256",
         "--batch-size", "64", "--epochs", "3", "--backup-freq", str(backup_freq), "--seed", "0",
         "--deterministic", "--progress", "epoch", "--output", str(output),
     ]
