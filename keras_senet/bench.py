@@ -777,9 +777,9 @@ def _choose_paths(kind, paths, backend, label):
             raise ValueError("`paths` is empty; choose from " + ", ".join(PATHS))
     skipped, missing = {}, {}  # path -> status; path -> the package it lacks
     for path in chosen:
-        hint = PACKAGES[path][1]
-        if _missing(path):
-            missing[path] = _missing(path)
+        hint, lacking = PACKAGES[path][1], _missing(path)
+        if lacking:
+            missing[path] = lacking
             if explicit:
                 raise ImportError(f"`paths`: {path} needs the {missing[path]} package; {hint}", name=missing[path])
             skipped[path] = f"not installed ({hint})"

@@ -15,6 +15,7 @@ from timm_reference import random_timm_model, shallow_twin, state_dict_arrays, t
 import keras_senet
 from keras_senet import inputs
 from keras_senet.cli import main
+from keras_senet.models import se_resnet
 from keras_senet.models.from_timm import convert_timm_checkpoint, timm_transform
 from keras_senet.weights.convert import load_timm_state_dict, read_checkpoint
 from keras_senet.weights.presets import PRESETS, TIMM_ARCHS
@@ -54,25 +55,19 @@ def check_parity(timm_name, size, tmp_path):
     assert_logits_match(forward(model, x), reference, x)
 
 
-# The 101- to 201-layer rows, and the ResNet-D and wide ResNeXt rows. None:
-# full depth, through convert_timm_checkpoint (the `convert` command's path).
-# The others (10-40 s each at full depth) are checked one block per stage
+# The 101- to 201-layer rows (their SE-ResNet row has more blocks than the
+# 50-layer ones), 10-40 s each at full depth: checked one block per stage
 # deep (timm: layers=(1, 1, 1, 1)), which has every kind of layer of the row
-# (the 50-layer rows run at full depth above), and their depths by the
-# parameter counts (tests/models/test_se_resnet.py). At full depth (measured
-# once here, 97x97) they differ from timm by 1.6e-4 (seresnext101_32x8d) to
-# 3.9e-3 (seresnextaa201d_32x8d) with logits of 12-18: float32 rounding, the
-# size of timm's own float32-vs-float64 difference (1.9e-4 and 2.6e-3),
-# which assert_logits_match allows.
+# (the 50-layer rows run at full depth), and their depths by the parameter
+# counts (tests/models/test_se_resnet.py). Value: the twin's ARCHS key. At
+# full depth (measured once here, 97x97) they differ from timm by 1.6e-4
+# (seresnext101_32x8d) to 3.9e-3 (seresnextaa201d_32x8d) with logits of
+# 12-18: float32 rounding, the size of timm's own float32-vs-float64
+# difference (1.9e-4 and 2.6e-3), which assert_logits_match allows.
+_ARCH = {p["constructor"]: p["arch"] for p in PRESETS.values()}
 DEEP = {
-    "legacy_seresnet101": "se_resnet101", "legacy_seresnet152": "se_resnet152",
-    "legacy_seresnext101_32x4d": "se_resnext101", "legacy_senet154": "senet154",
-    "seresnet101": "se_resnet101", "seresnet152": "se_resnet152", "seresnext101_32x4d": "se_resnext101",
-    "senet154": "senet154",
-    "seresnext26d_32x4d": None, "seresnext26t_32x4d": None,
-    "seresnet152d": "se_resnet152d", "seresnext101_32x8d": "se_resnext101_32x8d",
-    "seresnext101_64x4d": "se_resnext101_64x4d", "seresnext101d_32x8d": "se_resnext101d_32x8d",
-    "seresnextaa101d_32x8d": "se_resnextaa101d_32x8d", "seresnextaa201d_32x8d": "se_resnextaa201d_32x8d",
+    name: _ARCH[constructor] for name, (constructor, _) in TIMM_ARCHS.items()
+    if sum(se_resnet.ARCHS.get(_ARCH[constructor], {}).get("depths", ())) > 16
 }
 
 
@@ -96,17 +91,13 @@ def test_parity_odd_size(timm_name, tmp_path):
 
 @pytest.mark.parametrize("timm_name", list(DEEP))
 def test_deep_row_parity(timm_name, tmp_path):
-    """At 97x97 (odd sides at every stride); a shallow twin or full depth
-    (see DEEP), through the converter's file path."""
-    twin = DEEP[timm_name]
-    reference = random_timm_model(timm_name, **({"layers": (1, 1, 1, 1)} if twin else {}))
+    """At 97x97 (odd sides at every stride), one block per stage deep (see
+    DEEP), through the converter's file path."""
+    reference = random_timm_model(timm_name, layers=(1, 1, 1, 1))
     path = save_reference(reference, tmp_path / f"{timm_name}.safetensors")
-    if twin:
-        variant = TIMM_ARCHS[timm_name][1]["variant"]  # legacy_*: caffe
-        model = shallow_twin(twin, variant=variant, input_shape=(97, 97, 3), classifier_activation=None)
-        load_timm_state_dict(model, read_checkpoint(path), source=str(path))
-    else:
-        model = convert_timm_checkpoint(timm_name, path, input_shape=(97, 97, 3), classifier_activation=None)
+    variant = TIMM_ARCHS[timm_name][1]["variant"]  # legacy_*: caffe
+    model = shallow_twin(DEEP[timm_name], variant=variant, input_shape=(97, 97, 3), classifier_activation=None)
+    load_timm_state_dict(model, read_checkpoint(path), source=str(path))
     x = np.random.default_rng(0).normal(size=(2, 97, 97, 3)).astype("float32")
     assert_logits_match(forward(model, x), reference, x)
 
